@@ -1,0 +1,1 @@
+"""FastStream subscribers: thin glue from broker messages to the mailer's services."""

@@ -1,0 +1,20 @@
+"""The `mail.send` subscriber: hands each raw event to the dispatcher, which answers with statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mailer.broker import AnyBroker, send_subscriber
+from mailer.events import SendEvent
+
+Submit = Callable[[bytes], Awaitable[Any]]
+
+
+def register_send_consumer(broker: AnyBroker, submit: Submit, *, max_workers: int) -> None:
+    """Subscribe `submit` to `mail.send`; bad events are rejected there, never redelivered."""
+
+    @send_subscriber(broker, max_workers=max_workers)
+    async def on_send_event(event: SendEvent) -> None:
+        """A send event; each becomes one rendered, DKIM-signed email."""
+        await submit(event)  # type: ignore[arg-type]  # raw bytes, see send_subscriber

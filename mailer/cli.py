@@ -1,0 +1,172 @@
+"""The `mailer` command: run the service, run a worker, publish events, print the contract."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import uvicorn
+
+from consumers.send import register_send_consumer
+from mailer.api import asyncapi_document, create_api
+from mailer.bootstrap import running
+from mailer.broker import BrokerPublisher, create_broker
+from mailer.errors import MailerError
+from mailer.intake import InvalidEvent, parse_event
+from mailer.settings import Settings, parse_listen, settings_table
+from mailer.store.database import create_engine, migrate
+
+logger = logging.getLogger("mailer")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `mailer` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(asyncio.run(args.command(settings, args)))
+    except MailerError as exc:
+        print(f"mailer: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mailer", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="the whole service: broker (embedded if unset), "
+                              "consumer, scheduler and HTTP API")
+    run.set_defaults(command=_run)
+    worker = commands.add_parser("worker", help="a consumer and scheduler without HTTP "
+                                 "(scale out with several in one consumer group)")
+    worker.set_defaults(command=_worker)
+    send = commands.add_parser("send", help="validate event files and publish them on mail.send")
+    send.add_argument("files", nargs="+", type=Path, metavar="EVENT.json")
+    send.set_defaults(command=_send)
+    asyncapi = commands.add_parser("asyncapi", help="print the AsyncAPI document of the contract")
+    asyncapi.set_defaults(command=_asyncapi)
+    database = commands.add_parser("migrate", help="bring the database schema up to date")
+    database.set_defaults(command=_migrate)
+    table = commands.add_parser("settings", help="print the settings table (Markdown)")
+    table.set_defaults(command=_settings)
+    return parser  # fmt: skip
+
+
+async def _run(settings: Settings, _args: argparse.Namespace) -> int:
+    async with running(settings, consume=True) as runtime:
+        host, port = parse_listen(settings.http_listen)
+        print(f"broker: {runtime.broker_url}  (also in {settings.data_dir / 'broker.url'})")
+        print(f"HTTP API: http://{host}:{port}  (OpenAPI at /openapi.json)")
+        if settings.relay_url is None:
+            print(f"outbox: {settings.outbox_dir.resolve()}  (no MAILER_RELAY_URL set)")
+        config = uvicorn.Config(
+            create_api(runtime), host=host, port=port, log_level="warning", lifespan="off"
+        )
+        server = _HttpServer(config)
+        _on_stop_signal(lambda: setattr(server, "should_exit", True))
+        await server.serve()
+    return 0
+
+
+class _HttpServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the CLI owns shutdown, so cleanup always runs."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _worker(settings: Settings, _args: argparse.Namespace) -> int:
+    if settings.broker_url is None:
+        settings = settings.model_copy(update={"broker_url": _local_broker_url(settings)})
+    async with running(settings, consume=True):
+        logger.info("worker started; stop with SIGTERM or Ctrl-C")
+        await _until_signalled()
+    return 0
+
+
+async def _send(settings: Settings, args: argparse.Namespace) -> int:
+    bodies = []
+    for path in args.files:
+        body = path.read_bytes()
+        try:
+            event = parse_event(body)
+        except InvalidEvent as invalid:
+            print(f"{path}: rejected: {invalid.reason}", file=sys.stderr)
+            return 1
+        bodies.append((path, event.tenant, event.id, body))
+    broker = create_broker(settings.broker_url or _local_broker_url(settings))
+    async with broker:
+        await broker.connect()
+        publisher = BrokerPublisher(broker)
+        for path, tenant, request_id, body in bodies:
+            await publisher.publish_send(body)
+            print(f"{path}: published tenant={tenant} id={request_id}")
+    return 0
+
+
+async def _asyncapi(settings: Settings, _args: argparse.Namespace) -> int:
+    broker = create_broker(settings.broker_url or "nats://127.0.0.1:4222")
+    register_send_consumer(broker, _documentation_only, max_workers=1)
+    print(asyncapi_document(broker))
+    return 0
+
+
+async def _documentation_only(_body: bytes) -> None:
+    raise RuntimeError("this broker only describes the contract; it does not consume")
+
+
+async def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.effective_database_url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+    print("database schema is up to date")
+    return 0
+
+
+async def _settings(_settings: Settings, _args: argparse.Namespace) -> int:
+    print(settings_table())
+    return 0
+
+
+def _local_broker_url(settings: Settings) -> str:
+    """The embedded broker of a `mailer run` on this machine, from its broker.url file."""
+    url_file = settings.data_dir / "broker.url"
+    try:
+        return url_file.read_text().strip()
+    except FileNotFoundError:
+        raise MailerError(
+            f"no MAILER_BROKER_URL and no {url_file}: start `mailer run` first or set the URL"
+        ) from None
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    _on_stop_signal(stop.set)
+    await stop.wait()
+
+
+def _on_stop_signal(callback: Callable[[], object]) -> None:
+    """Run `callback` on SIGINT or SIGTERM, so the process stops through its normal cleanup."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, callback)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

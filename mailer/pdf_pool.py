@@ -1,0 +1,186 @@
+"""The async front door to PDF rendering: a recycled, memory-capped process pool with timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes.util
+import logging
+import multiprocessing
+import os
+import resource
+import signal
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from types import TracebackType
+
+from mailer.catalog import DocumentKind
+from mailer.errors import RenderError
+from mailer.events import TemplateData
+from mailer.message import Attachment
+from mailer.pdf import render_document, warm_up
+
+__all__ = [
+    "DEFAULT_ADDRESS_SPACE_LIMIT",
+    "DEFAULT_MAX_TASKS_PER_CHILD",
+    "DEFAULT_TIMEOUT",
+    "PdfRenderer",
+    "harfbuzz_subset_available",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_ADDRESS_SPACE_LIMIT = 1 << 30
+DEFAULT_MAX_TASKS_PER_CHILD = 100
+
+RenderFunction = Callable[[DocumentKind, TemplateData, str], Attachment]
+
+
+def harfbuzz_subset_available() -> bool:
+    """Whether WeasyPrint can subset fonts with HarfBuzz (fast) rather than fontTools (slow)."""
+    return ctypes.util.find_library("harfbuzz-subset") is not None
+
+
+def _init_worker(address_space_limit: int | None) -> None:
+    """Runs once in each worker process before its first render."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
+    if address_space_limit is not None:
+        _limit_address_space(address_space_limit)
+    warm_up()
+
+
+def _limit_address_space(limit: int) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: `shutdown` alone would wait for a hung render forever."""
+    for process in list((pool._processes or {}).values()):
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+class PdfRenderer:
+    """Renders document PDFs in worker processes so the event loop never blocks.
+
+    At most `max_workers` renders run at once; the others wait their turn here, so the
+    timeout measures rendering only. A render that times out replaces the whole pool (the
+    hung worker is killed); renders that die with it are retried once on the new pool.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_workers: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        address_space_limit: int | None = DEFAULT_ADDRESS_SPACE_LIMIT,
+        max_tasks_per_child: int = DEFAULT_MAX_TASKS_PER_CHILD,
+        render_function: RenderFunction = render_document,
+    ) -> None:
+        self._max_workers = max_workers or os.cpu_count() or 1
+        self._timeout = timeout
+        self._address_space_limit = address_space_limit
+        self._max_tasks_per_child = max_tasks_per_child
+        self._render_function = render_function
+        self._slots = asyncio.Semaphore(self._max_workers)
+        self._pool: ProcessPoolExecutor | None = None
+        self._closed = False
+
+    async def render(
+        self,
+        kind: DocumentKind,
+        data: TemplateData,
+        locale: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - unlike a caller's, ours kills the worker
+    ) -> Attachment:
+        """The document as a PDF attachment; raises RenderError if it cannot be made in time.
+
+        `timeout` overrides the renderer's own for this call.
+        """
+        limit = self._timeout if timeout is None else timeout
+        async with self._slots:
+            try:
+                return await self._attempt(kind, data, locale, limit)
+            except BrokenProcessPool:
+                logger.warning("PDF worker pool broke during a %s render; retrying once", kind)
+            try:
+                return await self._attempt(kind, data, locale, limit)
+            except BrokenProcessPool as exc:
+                raise RenderError(f"PDF worker died while rendering a {kind}") from exc
+
+    async def _attempt(
+        self, kind: DocumentKind, data: TemplateData, locale: str, limit: float
+    ) -> Attachment:
+        pool = self._current_pool()
+        try:
+            async with asyncio.timeout(limit):
+                return await self._run(pool, kind, data, locale)
+        except TimeoutError as exc:
+            logger.error(
+                "PDF render of a %s took over %g s; replacing the worker pool", kind, limit
+            )
+            self._retire(pool)
+            raise RenderError(f"PDF rendering took longer than {limit:g} s") from exc
+        except BrokenProcessPool:
+            self._retire(pool)
+            raise
+        except RenderError:
+            raise
+        except Exception as exc:
+            raise RenderError(f"PDF rendering failed: {type(exc).__name__}: {exc}") from exc
+
+    async def _run(
+        self, pool: ProcessPoolExecutor, kind: DocumentKind, data: TemplateData, locale: str
+    ) -> Attachment:
+        # submit() may start a worker process: keep that off the event loop too.
+        try:
+            future = await asyncio.to_thread(pool.submit, self._render_function, kind, data, locale)
+        except RuntimeError as exc:  # shut down because another render hung: start afresh
+            raise BrokenProcessPool(str(exc)) from exc
+        return await asyncio.wrap_future(future)
+
+    def _current_pool(self) -> ProcessPoolExecutor:
+        if self._closed:
+            raise RenderError("the PDF renderer is closed")
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self._max_workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(self._address_space_limit,),
+                max_tasks_per_child=self._max_tasks_per_child,
+            )
+        return self._pool
+
+    def _retire(self, pool: ProcessPoolExecutor) -> None:
+        if pool is self._pool:
+            self._pool = None
+        _kill_workers(pool)
+
+    async def aclose(self) -> None:
+        """Let running renders finish (up to the timeout), then stop the workers."""
+        self._closed = True
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            async with asyncio.timeout(self._timeout):
+                await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+        except TimeoutError:
+            _kill_workers(pool)
+
+    async def __aenter__(self) -> PdfRenderer:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()

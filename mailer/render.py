@@ -1,0 +1,204 @@
+"""Renders the catalog's emails (subject, HTML and text parts) from send events."""
+
+from __future__ import annotations
+
+import gettext
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import PoFileError, read_po
+from jinja2 import DictLoader, TemplateError, select_autoescape
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from mailer.catalog import CATALOG, SUPPORTED_LOCALES, resolve_locale
+from mailer.errors import ConfigurationError, RenderError
+from mailer.events import SendEvent, TemplateData, TemplateName
+from mailer.formatting import format_day, format_money, format_quantity
+from mailer.message import RenderedEmail
+
+__all__ = ["MAX_SUBJECT_LENGTH", "EmailRenderer", "default_templates_dir"]
+
+MAX_SUBJECT_LENGTH = 200
+
+_EMAIL_SUFFIX = ".jinja"
+# Line breaks, control characters and plain spaces; no-break spaces from number formats stay.
+_SUBJECT_BREAKS = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]+")
+_BLANK_LINE_RUNS = re.compile(r"\n{3,}")
+# Bad data (an amount that is not a number, a missing currency) surfaces in the filters.
+_RENDER_FAILURES = (
+    TemplateError,
+    ArithmeticError,
+    AttributeError,
+    LookupError,
+    TypeError,
+    ValueError,
+)
+
+
+def default_templates_dir() -> Path:
+    """The `templates/` folder shipped beside the `mailer` package."""
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """How one part of an email is produced from the email's single template."""
+
+    suffix: str
+    layout: str
+    widgets: str
+
+
+_SUBJECT = _Part(suffix=".txt", layout="_subject.txt", widgets="_ui.txt")
+_HTML = _Part(suffix=".html", layout="_layout.html", widgets="_ui.html")
+_TEXT = _Part(suffix=".txt", layout="_layout.txt", widgets="_ui.txt")
+
+
+class EmailRenderer:
+    """Turns a send event into a localized `RenderedEmail`, without I/O.
+
+    Every email is written once, as `templates/email/<template>.jinja` with a `subject` and a
+    `body` block, and compiled twice: as `<template>.html` (autoescaped) and `<template>.txt`.
+    The layout and the widget macros (`_ui.html` / `_ui.txt`) give each part its shape.
+    Templates and `templates/locales/<locale>/LC_MESSAGES/messages.po` are read and compiled
+    here, once per supported locale; a broken one raises `ConfigurationError` at startup.
+    """
+
+    def __init__(self, templates_dir: Path) -> None:
+        sources = _read_sources(templates_dir / "email")
+        self._environments = {
+            locale: _build_environment(
+                sources, _read_translations(templates_dir / "locales", locale), locale
+            )
+            for locale in SUPPORTED_LOCALES
+        }
+
+    def render(self, event: SendEvent) -> RenderedEmail:
+        """The subject, HTML and text of `event`'s email in its (resolved) locale."""
+        _check_required_objects(event)
+        locale = resolve_locale(event.locale)
+        environment = self._environments[locale]
+        context = _context(event.data, locale)
+        try:
+            subject = _one_line(_render_part(environment, event.template, _SUBJECT, context))
+            context["subject"] = subject
+            html = _render_part(environment, event.template, _HTML, context)
+            text = _tidy_text(_render_part(environment, event.template, _TEXT, context))
+        except _RENDER_FAILURES as exc:
+            raise RenderError(f"cannot render {event.template} ({locale}): {exc}") from exc
+        return RenderedEmail(subject=subject, html=html, text=text)
+
+
+def _read_sources(email_dir: Path) -> dict[str, str]:
+    """Shared files under their own names, each email under `<name>.html` and `<name>.txt`."""
+    try:
+        files = {path: path.read_text("utf-8") for path in email_dir.iterdir() if path.is_file()}
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read email templates in {email_dir}: {exc}") from exc
+    sources: dict[str, str] = {}
+    for path, source in files.items():
+        if path.suffix == _EMAIL_SUFFIX:
+            sources[f"{path.stem}{_HTML.suffix}"] = source
+            sources[f"{path.stem}{_TEXT.suffix}"] = source
+        else:
+            sources[path.name] = source
+    missing = sorted(name for name in TemplateName if f"{name}{_HTML.suffix}" not in sources)
+    if missing:
+        raise ConfigurationError(f"no template in {email_dir} for {', '.join(missing)}")
+    return sources
+
+
+def _read_translations(locales_dir: Path, locale: str) -> gettext.GNUTranslations:
+    """The locale's `messages.po`, compiled in memory."""
+    path = locales_dir / locale / "LC_MESSAGES" / "messages.po"
+    try:
+        with path.open("rb") as po_file:
+            catalog = read_po(po_file, locale=locale, abort_invalid=True)
+    except (OSError, PoFileError) as exc:
+        raise ConfigurationError(f"cannot load translations {path}: {exc}") from exc
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+def _build_environment(
+    sources: dict[str, str], translations: gettext.GNUTranslations, locale: str
+) -> ImmutableSandboxedEnvironment:
+    environment = ImmutableSandboxedEnvironment(
+        loader=DictLoader(sources),
+        autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        cache_size=-1,
+    )
+    # Added at runtime by the i18n extension, hence unknown to the type checker.
+    environment.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+    environment.filters.update(_filters(locale))
+    try:
+        for name in environment.list_templates():
+            environment.get_template(name)
+    except TemplateError as exc:
+        raise ConfigurationError(f"email template does not compile: {exc}") from exc
+    return environment
+
+
+def _filters(locale: str) -> dict[str, Callable[..., str]]:
+    """`money`, `day` and `quantity`, formatting for `locale`."""
+
+    def money(amount: Decimal | None, currency: str) -> str:
+        return format_money(amount, currency, locale)
+
+    def day(value: date | None) -> str:
+        return format_day(value, locale)
+
+    def quantity(value: Decimal) -> str:
+        return format_quantity(value, locale)
+
+    return {"money": money, "day": day, "quantity": quantity}
+
+
+def _check_required_objects(event: SendEvent) -> None:
+    """Fail clearly rather than render an email with blanks where its document should be."""
+    required = CATALOG[event.template].requires
+    missing = [name for name in required if getattr(event.data, name) is None]
+    if missing:
+        raise RenderError(f"{event.template} needs data.{', data.'.join(missing)}")
+
+
+def _context(data: TemplateData, locale: str) -> dict[str, Any]:
+    """The declared context objects only: extra keys must not shadow template names."""
+    objects = {name: getattr(data, name) for name in TemplateData.model_fields}
+    return {**objects, "locale": locale}
+
+
+def _render_part(
+    environment: ImmutableSandboxedEnvironment,
+    template: TemplateName,
+    part: _Part,
+    context: dict[str, Any],
+) -> str:
+    compiled = environment.get_template(f"{template}{part.suffix}")
+    return compiled.render(context, layout=part.layout, widgets=part.widgets)
+
+
+def _one_line(text: str) -> str:
+    """A header-safe subject: whitespace and control characters collapsed, length capped."""
+    line = _SUBJECT_BREAKS.sub(" ", text).strip()
+    if len(line) <= MAX_SUBJECT_LENGTH:
+        return line
+    return line[: MAX_SUBJECT_LENGTH - 1].rstrip() + "…"
+
+
+def _tidy_text(text: str) -> str:
+    """No trailing spaces, at most one blank line in a row, one final newline."""
+    lines = "\n".join(line.rstrip() for line in text.splitlines())
+    return _BLANK_LINE_RUNS.sub("\n\n", lines).strip() + "\n"

@@ -1,0 +1,20 @@
+"""Alembic environment: migrates the connection handed over by `mailer.store.database.migrate`."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from mailer.store.models import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through mailer.store.database.migrate (mailer db upgrade)")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,273 @@
+"""The send pipeline with a scripted transport: idempotency, scheduling, retries, per-recipient fates."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailer.dispatch import Dispatcher, SenderIdentity
+from mailer.events import DeliveryStatus, StatusEvent
+from mailer.intake import parse_event
+from mailer.pdf_pool import PdfRenderer
+from mailer.render import EmailRenderer, default_templates_dir
+from mailer.retry import RetryPolicy
+from mailer.store import repository
+from mailer.store.database import create_engine, migrate, session_factory
+from mailer.store.models import SendRequest, TemplateSetting
+from mailer.transport.base import Envelope, Outcome, RecipientResult, SendResult
+from tests.conftest import example_paths, load_example
+
+IDENTITY = SenderIdentity("noreply-invoice@mailer.test", "bounces.mailer.test", "mailer.test")
+
+
+class ScriptedTransport:
+    """Accepts everything unless told otherwise for a recipient; remembers what it was given."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Envelope, bytes]] = []
+        self.script: dict[str, list[Outcome]] = {}
+
+    async def send(self, envelope: Envelope, message: bytes) -> SendResult:
+        self.sent.append((envelope, message))
+        results = []
+        for rcpt in envelope.recipients:
+            outcomes = self.script.get(rcpt)
+            outcome = outcomes.pop(0) if outcomes else Outcome.ACCEPTED
+            code = {Outcome.ACCEPTED: 250, Outcome.TEMPORARY_FAILURE: 451}.get(outcome, 550)
+            results.append(RecipientResult(rcpt, outcome, code, None, f"{code} scripted"))
+        return SendResult(tuple(results))
+
+    async def aclose(self) -> None:
+        return None
+
+
+class CollectingPublisher:
+    def __init__(self) -> None:
+        self.statuses: list[StatusEvent] = []
+
+    async def publish(self, statuses: Any) -> None:
+        self.statuses.extend(statuses)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def pdfs() -> Iterator[PdfRenderer]:
+    renderer = PdfRenderer(max_workers=2)
+    yield renderer
+
+
+@pytest.fixture
+async def pipeline(tmp_path: Path, pdfs: PdfRenderer) -> AsyncIterator[Any]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'mailer.db'}")
+    await migrate(engine)
+    transport, publisher, clock = ScriptedTransport(), CollectingPublisher(), Clock()
+    dispatcher = Dispatcher(
+        sessions=session_factory(engine),
+        renderer=EmailRenderer(default_templates_dir()),
+        pdfs=pdfs,
+        transport=transport,
+        signer=None,
+        publisher=publisher,
+        policy=RetryPolicy(initial_delay=60, max_delay=600, jitter=0, horizon=timedelta(hours=1)),
+        identity=IDENTITY,
+        clock=clock,
+    )
+
+    class Pipeline:
+        pass
+
+    p = Pipeline()
+    p.dispatcher, p.transport, p.publisher, p.clock = dispatcher, transport, publisher, clock  # type: ignore[attr-defined]
+    p.sessions = session_factory(engine)  # type: ignore[attr-defined]
+    yield p
+    await engine.dispose()
+
+
+def _statuses(pipeline: Any, recipient: str | None = None) -> list[str]:
+    return [s.status.value for s in pipeline.publisher.statuses if recipient in (None, s.recipient)]
+
+
+async def test_invoice_is_sent_once_with_pdf_verp_and_reply_to(pipeline: Any) -> None:
+    outcome = await pipeline.dispatcher.submit(json.dumps(load_example("invoice.new")))
+    assert outcome.status is None and not outcome.duplicate
+    [(envelope, raw)] = pipeline.transport.sent
+    assert envelope.recipients == ("customer1@example.org",)
+    assert envelope.sender.startswith("bounces+") and envelope.sender.endswith(
+        "@bounces.mailer.test"
+    )
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    [sender], [reply_to] = message["From"].addresses, message["Reply-To"].addresses
+    assert (sender.display_name, sender.addr_spec) == (
+        "Acme Bookkeeping",
+        "noreply-invoice@mailer.test",
+    )
+    assert (reply_to.display_name, reply_to.addr_spec) == (
+        "Acme Bookkeeping",
+        "billing@acme.example",
+    )
+    assert message["X-Mailer-Ref"] == envelope.sender.split("+")[1].split("@")[0]
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_filename() == "Invoice-INV-10001.pdf"
+    assert attachment.get_content().startswith(b"%PDF-")
+    assert _statuses(pipeline) == ["queued", "sent"]
+
+
+async def test_the_same_event_twice_sends_one_email(pipeline: Any) -> None:
+    body = json.dumps(load_example("invoice.new"))
+    await pipeline.dispatcher.submit(body)
+    again = await pipeline.dispatcher.submit(body)
+    assert again.duplicate
+    assert len(pipeline.transport.sent) == 1
+    assert _statuses(pipeline) == ["queued", "sent"]
+
+
+async def test_same_id_for_another_tenant_is_another_request(pipeline: Any) -> None:
+    event = load_example("invoice.new")
+    await pipeline.dispatcher.submit(json.dumps(event))
+    event["tenant"] = "globex"
+    await pipeline.dispatcher.submit(json.dumps(event))
+    assert len(pipeline.transport.sent) == 2
+
+
+async def test_a_crash_after_accepting_is_resumed_by_redelivery_once(pipeline: Any) -> None:
+    body = json.dumps(load_example("invoice.reminder"))
+    # Simulate a worker that stored and leased the request, then died before sending.
+    request = pipeline.dispatcher._new_request(
+        parse_event(body), DeliveryStatus.QUEUED, pipeline.clock.now
+    )
+    request.lease_owner, request.lease_until = (
+        "dead-worker",
+        pipeline.clock.now + timedelta(minutes=5),
+    )
+    async with pipeline.sessions() as session:
+        assert await repository.insert_request(session, request)
+        await session.commit()
+    await pipeline.dispatcher.submit(body)  # redelivered while the dead worker's lease is live
+    assert pipeline.transport.sent == []
+    pipeline.clock.now += timedelta(minutes=6)
+    await pipeline.dispatcher.submit(body)  # redelivered again after the lease ran out
+    await pipeline.dispatcher.run_due()
+    assert len(pipeline.transport.sent) == 1
+
+
+async def test_send_at_in_the_future_waits_for_its_time(pipeline: Any) -> None:
+    event = load_example("invoice.new.fr-scheduled")
+    pipeline.clock.now = datetime(2026, 11, 30, tzinfo=UTC)
+    await pipeline.dispatcher.submit(json.dumps(event))
+    assert pipeline.transport.sent == []
+    assert await pipeline.dispatcher.run_due() == 0
+    pipeline.clock.now = datetime(2026, 12, 1, 9, 0, 1, tzinfo=UTC)
+    assert await pipeline.dispatcher.run_due() == 1
+    [(envelope, raw)] = pipeline.transport.sent
+    assert set(envelope.recipients) == {"client42@example.org", "accounts@example.org"}
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert "Facture" in message["Subject"]
+
+
+async def test_temporary_failure_defers_then_retries(pipeline: Any) -> None:
+    pipeline.transport.script["customer1@example.org"] = [Outcome.TEMPORARY_FAILURE]
+    await pipeline.dispatcher.submit(json.dumps(load_example("invoice.new")))
+    assert _statuses(pipeline) == ["queued", "deferred"]
+    assert await pipeline.dispatcher.run_due() == 0  # not before the backoff delay
+    pipeline.clock.now += timedelta(seconds=61)
+    assert await pipeline.dispatcher.run_due() == 1
+    assert _statuses(pipeline) == ["queued", "deferred", "sent"]
+    first, second = (raw for _, raw in pipeline.transport.sent)
+    assert first == second  # same Message-ID, same bytes on every attempt
+
+
+async def test_still_deferred_at_the_horizon_fails(pipeline: Any) -> None:
+    pipeline.transport.script["customer1@example.org"] = [Outcome.TEMPORARY_FAILURE] * 20
+    await pipeline.dispatcher.submit(json.dumps(load_example("invoice.new")))
+    for _ in range(20):
+        pipeline.clock.now += timedelta(minutes=10, seconds=1)
+        await pipeline.dispatcher.run_due()
+    statuses = _statuses(pipeline)
+    assert statuses[-1] == "failed" and statuses.count("failed") == 1
+    assert 2 < len(pipeline.transport.sent) < 10
+
+
+async def test_permanent_failure_is_per_recipient(pipeline: Any) -> None:
+    event = load_example("invoice.new")
+    event["cc"] = [{"email": "gone@example.org"}]
+    event["bcc"] = [{"email": "audit@acme.example"}]
+    pipeline.transport.script["gone@example.org"] = [Outcome.PERMANENT_FAILURE]
+    await pipeline.dispatcher.submit(json.dumps(event))
+    assert _statuses(pipeline, "gone@example.org") == ["queued", "failed"]
+    assert _statuses(pipeline, "customer1@example.org") == ["queued", "sent"]
+    [(envelope, raw)] = pipeline.transport.sent
+    assert "audit@acme.example" in envelope.recipients
+    assert b"audit@acme.example" not in raw  # Bcc stays out of the headers
+
+
+async def test_disabled_template_is_skipped_until_the_tenant_enables_it(pipeline: Any) -> None:
+    event = load_example("invoice.thank_you")
+    await pipeline.dispatcher.submit(json.dumps(event))
+    assert _statuses(pipeline) == ["skipped"]
+    async with pipeline.sessions() as session:
+        session.add(TemplateSetting(tenant="acme", template="invoice.thank_you", enabled=True))
+        await session.commit()
+    event["id"] = "evt-thanks-2"
+    await pipeline.dispatcher.submit(json.dumps(event))
+    assert _statuses(pipeline)[-1] == "sent"
+
+
+async def test_tenant_can_turn_the_pdf_off_and_the_event_can_turn_it_back_on(pipeline: Any) -> None:
+    async with pipeline.sessions() as session:
+        session.add(TemplateSetting(tenant="acme", template="invoice.new", attach_pdf=False))
+        await session.commit()
+    event = load_example("invoice.new")
+    await pipeline.dispatcher.submit(json.dumps(event))
+    event["id"], event["attach_pdf"] = "evt-with-pdf", True
+    await pipeline.dispatcher.submit(json.dumps(event))
+    without, with_pdf = (
+        email.message_from_bytes(raw, policy=email.policy.default)
+        for _, raw in pipeline.transport.sent
+    )
+    assert list(without.iter_attachments()) == []
+    assert len(list(with_pdf.iter_attachments())) == 1
+
+
+async def test_invalid_event_is_rejected_stored_and_does_not_claim_its_id(pipeline: Any) -> None:
+    event = load_example("invoice.new")
+    event["to"] = [{"email": "x@example.org\r\nBcc: everyone@example.org"}]
+    outcome = await pipeline.dispatcher.submit(json.dumps(event))
+    assert outcome.status is DeliveryStatus.REJECTED and "CR, LF" in (outcome.detail or "")
+    assert pipeline.transport.sent == []
+    [status] = pipeline.publisher.statuses
+    assert (status.tenant, status.request_id, status.status) == (
+        "acme",
+        event["id"],
+        DeliveryStatus.REJECTED,
+    )
+    async with pipeline.sessions() as session:
+        history = await repository.status_history(session, "acme", event["id"])
+    assert [record.status for record in history] == ["rejected"]
+    await pipeline.dispatcher.submit(json.dumps(load_example("invoice.new")))  # the fixed event
+    assert len(pipeline.transport.sent) == 1
+
+
+@pytest.mark.parametrize("path", example_paths(), ids=lambda p: p.stem)
+async def test_every_example_event_gets_a_final_outcome(pipeline: Any, path: Path) -> None:
+    await pipeline.dispatcher.submit(path.read_bytes())
+    pipeline.clock.now = datetime(2026, 12, 2, tzinfo=UTC)  # past any send_at
+    await pipeline.dispatcher.run_due()
+    final = {s.status for s in pipeline.publisher.statuses if s.status.is_final}
+    assert final <= {DeliveryStatus.SENT, DeliveryStatus.SKIPPED} and final
+    async with pipeline.sessions() as session:
+        stored = await repository.find_request(session, "acme", json.loads(path.read_text())["id"])
+    assert isinstance(stored, SendRequest) and not stored.pending
