@@ -1,4 +1,4 @@
-"""The `mail.send` subscriber: hands each raw event to the dispatcher, which answers with statuses."""
+"""The `mail.send` subscriber: hands each raw event to the dispatcher, which reports outcomes."""
 
 from __future__ import annotations
 

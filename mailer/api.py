@@ -131,7 +131,9 @@ def create_api(runtime: Runtime) -> FastAPI:
             template=stored.template if stored else None,
             message_id=stored.message_id if stored else None,
             thread=stored.thread if stored else None,
-            recipients=[RecipientState.model_validate(r) for r in (stored.recipients if stored else [])],
+            recipients=[
+                RecipientState.model_validate(r) for r in (stored.recipients if stored else [])
+            ],
             history=[StatusEntry.model_validate(record) for record in history],
         )
 

@@ -148,7 +148,9 @@ async def _start_delivery(runtime: Runtime, stack: contextlib.AsyncExitStack) ->
         lease=timedelta(seconds=settings.lease_seconds),
     )
     runtime.dispatcher = dispatcher
-    register_send_consumer(runtime.broker, dispatcher.submit, max_workers=settings.max_concurrent_sends)
+    register_send_consumer(
+        runtime.broker, dispatcher.submit, max_workers=settings.max_concurrent_sends
+    )
     await runtime.broker.start()
     runtime.tasks.append(asyncio.create_task(_schedule(dispatcher, settings.scheduler_interval)))
 

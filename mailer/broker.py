@@ -1,4 +1,4 @@
-"""The broker adapter: one FastStream broker chosen by URL, its `mail.send` subscription and publishers."""
+"""The broker adapter: a FastStream broker chosen by URL, the `mail.send` subscription, publish."""
 
 from __future__ import annotations
 
@@ -177,7 +177,9 @@ class BrokerPublisher:
         if self._kind is BrokerKind.NATS:
             await broker.publish(body, subject, stream=SEND_STREAM, headers=headers)
         elif self._kind is BrokerKind.RABBIT:
-            await broker.publish(body, routing_key=subject, exchange=rabbit_exchange(), headers=headers)
+            await broker.publish(
+                body, routing_key=subject, exchange=rabbit_exchange(), headers=headers
+            )
         elif self._kind is BrokerKind.KAFKA:
             await broker.publish(body, subject, headers=headers)
         else:

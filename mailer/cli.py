@@ -46,11 +46,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mailer", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    run = commands.add_parser("run", help="the whole service: broker (embedded if unset), "
-                              "consumer, scheduler and HTTP API")
+    run = commands.add_parser(
+        "run",
+        help="the whole service: broker (embedded if unset), consumer, scheduler and HTTP API",
+    )
     run.set_defaults(command=_run)
-    worker = commands.add_parser("worker", help="a consumer and scheduler without HTTP "
-                                 "(scale out with several in one consumer group)")
+    worker = commands.add_parser(
+        "worker",
+        help="a consumer and scheduler without HTTP (scale out with several in one consumer group)",
+    )
     worker.set_defaults(command=_worker)
     send = commands.add_parser("send", help="validate event files and publish them on mail.send")
     send.add_argument("files", nargs="+", type=Path, metavar="EVENT.json")

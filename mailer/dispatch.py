@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailer.catalog import CATALOG, TemplateSpec, resolve_locale
 from mailer.dkim import DkimSigner
-from mailer.errors import MailerError
+from mailer.errors import MailerError, RenderError
 from mailer.events import Address, DeliveryStatus, SendEvent, StatusEvent
 from mailer.intake import InvalidEvent, parse_event
 from mailer.message import Attachment, RenderedEmail
@@ -98,7 +99,9 @@ class Dispatcher:
             event = parse_event(raw)
         except InvalidEvent as invalid:
             await self._reject(invalid)
-            return Submission(DeliveryStatus.REJECTED, invalid.tenant, invalid.request_id, invalid.reason)
+            return Submission(
+                DeliveryStatus.REJECTED, invalid.tenant, invalid.request_id, invalid.reason
+            )
         pk, created = await self._accept(event)
         if pk is not None and await self._claim_if_due(pk):
             await self.deliver(pk)
@@ -116,7 +119,9 @@ class Dispatcher:
         return delivered
 
     async def _reject(self, invalid: InvalidEvent) -> None:
-        logger.warning("rejected event tenant=%s id=%s: %s", invalid.tenant, invalid.request_id, invalid.reason)
+        logger.warning(
+            "rejected event tenant=%s id=%s: %s", invalid.tenant, invalid.request_id, invalid.reason
+        )
         status = StatusEvent(
             request_id=invalid.request_id,
             tenant=invalid.tenant,
@@ -139,7 +144,12 @@ class Dispatcher:
                 logger.info("duplicate event tenant=%s id=%s", event.tenant, event.id)
                 return (existing.id if existing and existing.pending else None), False
             statuses = [
-                self._status(request, recipient.address, initial, detail=None if enabled else "template disabled")
+                self._status(
+                    request,
+                    recipient.address,
+                    initial,
+                    detail=None if enabled else "template disabled",
+                )
                 for recipient in request.recipients
             ]
             repository.add_status_records(session, statuses)
@@ -169,7 +179,9 @@ class Dispatcher:
             recipients=recipients,
         )
 
-    async def _template_enabled(self, session: AsyncSession, tenant: str, spec: TemplateSpec) -> bool:
+    async def _template_enabled(
+        self, session: AsyncSession, tenant: str, spec: TemplateSpec
+    ) -> bool:
         override = await repository.template_setting(session, tenant, spec.name.value)
         if override is not None and override.enabled is not None:
             return override.enabled
@@ -194,8 +206,13 @@ class Dispatcher:
         try:
             message = await self._compose(request, event)
         except MailerError as exc:
-            logger.error("cannot compose tenant=%s id=%s: %s", request.tenant, request.request_id, exc)
-            results = [RecipientResult(r.address, Outcome.PERMANENT_FAILURE, detail=str(exc)) for r in waiting]
+            logger.error(
+                "cannot compose tenant=%s id=%s: %s", request.tenant, request.request_id, exc
+            )
+            results = [
+                RecipientResult(r.address, Outcome.PERMANENT_FAILURE, detail=str(exc))
+                for r in waiting
+            ]
         else:
             envelope = Envelope(
                 self._identity.return_path(request.verp_token), tuple(r.address for r in waiting)
@@ -210,18 +227,23 @@ class Dispatcher:
             rendered = RenderedEmail(rendered.subject, rendered.html, rendered.text, (attachment,))
         company = event.data.company
         display_name = company.name[:200] or None
-        message = build_message(
-            rendered,
-            # The configured sender is trusted as it is (it may use a reserved test domain).
-            sender=Address.model_construct(email=self._identity.from_address, name=display_name),
-            reply_to=Address(email=company.email, name=display_name) if company.email else None,
-            to=event.to,
-            cc=event.cc,
-            message_id=request.message_id,
-            date=request.created_at,
-            headers={REF_HEADER: request.verp_token},
-        )
-        return self._signer.sign(message) if self._signer else message
+        try:
+            message = build_message(
+                rendered,
+                # The configured sender is trusted as it is (it may use a reserved test domain).
+                sender=Address.model_construct(email=self._identity.from_address, name=display_name),
+                reply_to=Address(email=company.email, name=display_name) if company.email else None,
+                to=event.to,
+                cc=event.cc,
+                message_id=request.message_id,
+                date=request.created_at,
+                headers={REF_HEADER: request.verp_token},
+            )
+        except ValueError as exc:
+            raise RenderError(f"cannot build the message: {exc}") from exc
+        if self._signer is None:
+            return message
+        return await asyncio.to_thread(self._signer.sign, message)
 
     async def _attachment(self, request: SendRequest, event: SendEvent) -> Attachment | None:
         spec = CATALOG[event.template]
@@ -230,8 +252,14 @@ class Dispatcher:
         attach = event.attach_pdf
         if attach is None:
             async with self._sessions() as session:
-                override = await repository.template_setting(session, request.tenant, request.template)
-            attach = override.attach_pdf if override and override.attach_pdf is not None else spec.attach_pdf_by_default
+                override = await repository.template_setting(
+                    session, request.tenant, request.template
+                )
+            attach = (
+                override.attach_pdf
+                if override and override.attach_pdf is not None
+                else spec.attach_pdf_by_default
+            )
         if not attach:
             return None
         return await self._pdfs.render(spec.document, event.data, request.locale)
@@ -253,7 +281,10 @@ class Dispatcher:
                 status, next_at = self._judge(result, request.attempts, first, now)
                 retry_at = min(filter(None, (retry_at, next_at)), default=None)
                 recipient.status, recipient.updated_at = status.value, now
-                recipient.smtp_code, recipient.enhanced_status = result.smtp_code, result.enhanced_status
+                recipient.smtp_code, recipient.enhanced_status = (
+                    result.smtp_code,
+                    result.enhanced_status,
+                )
                 recipient.detail = result.detail
                 statuses.append(self._status(request, recipient.address, status, result=result))
             request.pending = bool(repository.pending_recipients(request))

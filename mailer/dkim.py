@@ -47,7 +47,7 @@ _Field = tuple[bytes, bytes]
 
 
 class DkimSigner:
-    """Signs with one domain's key; thread-safe, and about a millisecond per message."""
+    """Signs with one domain's key; thread-safe, one RSA operation and one pass per message."""
 
     def __init__(self, domain: str, selector: str, private_key_pem: bytes) -> None:
         self.domain = _dns_name(domain, "domain")

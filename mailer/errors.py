@@ -1,12 +1,12 @@
 """The mailer's exception hierarchy; foreign exceptions are translated where they enter.
 
-    MailerError
-    ├── ConfigurationError       settings that cannot work (bad URL, unreadable key)
-    ├── RenderError              a template or PDF could not be produced from the event
-    ├── SigningError             DKIM signing failed (bad key)
-    └── DeliveryError            the transport could not hand the message over
-        ├── TemporaryDeliveryError   try again later (4xx, timeout, dropped connection)
-        └── PermanentDeliveryError   do not try again (5xx)
+MailerError
+├── ConfigurationError       settings that cannot work (bad URL, unreadable key)
+├── RenderError              a template or PDF could not be produced from the event
+├── SigningError             DKIM signing failed (bad key)
+└── DeliveryError            the transport could not hand the message over
+    ├── TemporaryDeliveryError   try again later (4xx, timeout, dropped connection)
+    └── PermanentDeliveryError   do not try again (5xx)
 """
 
 from __future__ import annotations

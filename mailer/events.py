@@ -34,8 +34,10 @@ def _no_line_breaks(value: str) -> str:
 def _valid_address(value: str) -> str:
     _no_line_breaks(value)
     try:
+        # Internationalized domains are fine (sent as punycode); non-ASCII local parts would
+        # need SMTPUTF8 end to end, which many receiving servers still refuse.
         checked = validate_email(
-            value, check_deliverability=False, allow_quoted_local=True, allow_smtputf8=True
+            value, check_deliverability=False, allow_quoted_local=True, allow_smtputf8=False
         )
     except EmailNotValidError as exc:
         raise ValueError(f"not a valid email address: {exc}") from exc
@@ -209,7 +211,9 @@ class Subscription(_Open):
 class Links(_Open):
     view: str | None = Field(default=None, description="View the document online.")
     pay: str | None = Field(default=None, description="Pay online.")
-    manage: str | None = Field(default=None, description="Manage the subscription or payment details.")
+    manage: str | None = Field(
+        default=None, description="Manage the subscription or payment details."
+    )
 
     @field_validator("view", "pay", "manage")
     @classmethod
@@ -243,17 +247,23 @@ class SendEvent(BaseModel):
         description="Idempotency key: the same (tenant, id) never produces a second email.",
     )
     tenant: str = Field(
-        min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="The firm."
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="The firm.",
     )
     template: TemplateName = Field(description="Which email of the catalog to send.")
     to: list[Address] = Field(min_length=1, max_length=50, description="Primary recipients.")
     cc: list[Address] = Field(default_factory=list, max_length=50)
     bcc: list[Address] = Field(default_factory=list, max_length=50)
-    locale: str = Field(default="en", max_length=35, description="en, fr, de, da, ro; others fall back to en.")
+    locale: str = Field(
+        default="en", max_length=35, description="en, fr, de, da, ro; others fall back to en."
+    )
     data: TemplateData = Field(description="The template context.")
     attach_pdf: bool | None = Field(default=None, description="null keeps the template's default.")
     thread: HeaderText | None = Field(
-        default=None, description="A/R inbox thread; default: the invoice number, else the customer."
+        default=None,
+        description="A/R inbox thread; default: the invoice number, else the customer.",
     )
     send_at: AwareDatetime | None = Field(default=None, description="Never sent before this time.")
 

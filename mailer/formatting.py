@@ -13,7 +13,9 @@ def format_money(amount: Decimal | int | str | None, currency: str, locale: str)
     """`1234.5, EUR, fr` -> `1 234,50 €`, with the currency's own minor units."""
     if amount is None:
         return ""
-    return format_currency(Decimal(str(amount)), currency.upper(), locale=locale, currency_digits=True)
+    return format_currency(
+        Decimal(str(amount)), currency.upper(), locale=locale, currency_digits=True
+    )
 
 
 def format_quantity(quantity: Decimal | int | str, locale: str) -> str:

@@ -51,6 +51,9 @@ _OWN_HEADERS = frozenset(
         "date",
         "message-id",
         "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+        "content-disposition",
         "dkim-signature",
     }
 )
@@ -122,7 +125,7 @@ def build_message(
 
 
 def _boundaries(message_id: str) -> tuple[str, str]:
-    # "=_" never starts a line of quoted-printable or base64 text, so no body can contain them.
+    # Quoted-printable and base64 never produce "=_", so no encoded body can contain a boundary.
     digest = hashlib.sha256(message_id.encode("ascii")).hexdigest()[:32]
     return f"=_mixed_{digest}", f"=_alt_{digest}"
 
@@ -145,7 +148,7 @@ def _extra_fields(headers: Mapping[str, str]) -> list[tuple[str, str]]:
     for name, value in headers.items():
         if not _FIELD_NAME.fullmatch(name):
             raise ValueError(f"invalid header name {name!r}")
-        if name.lower() in _OWN_HEADERS or name.lower().startswith("content-"):
+        if name.lower() in _OWN_HEADERS:
             raise ValueError(f"header {name} is set by the message builder")
         fields.append((name, _unstructured(value)))
     return fields

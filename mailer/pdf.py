@@ -31,6 +31,8 @@ from mailer.message import Attachment
 __all__ = [
     "ASSETS_DIR",
     "PDF_CONTENT_TYPE",
+    "AssetsOnlyFetcher",
+    "FetchRefused",
     "build_document_html",
     "document_filename",
     "html_to_pdf",
@@ -115,7 +117,7 @@ def build_document_html(kind: DocumentKind, data: TemplateData, locale: str) -> 
         "fmt": _Formatter(locale),
         "company": data.company,
         "customer": data.customer,
-        "page_counter_css": Markup(_page_counter_css(strings["page_of"])),  # noqa: S704
+        "page_counter_css": Markup(_page_counter_css(strings["page_of"])),  # noqa: S704 - escaped for CSS
         **_document_context(kind, data),
     }
     try:

@@ -57,6 +57,13 @@ def _limit_address_space(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers fork from a clean server that has WeasyPrint loaded: recycling them is cheap."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["mailer.pdf"])  # no effect once the server runs
+    return context
+
+
 def _kill_workers(pool: ProcessPoolExecutor) -> None:
     """Stop a pool now: `shutdown` alone would wait for a hung render forever."""
     for process in list((pool._processes or {}).values()):
@@ -68,8 +75,9 @@ class PdfRenderer:
     """Renders document PDFs in worker processes so the event loop never blocks.
 
     At most `max_workers` renders run at once; the others wait their turn here, so the
-    timeout measures rendering only. A render that times out replaces the whole pool (the
-    hung worker is killed); renders that die with it are retried once on the new pool.
+    timeout measures rendering (and the start of a fresh worker), not queueing. A render
+    that times out replaces the whole pool (the hung worker is killed); renders that die
+    with it are retried once on the new pool.
     """
 
     def __init__(
@@ -117,10 +125,13 @@ class PdfRenderer:
         self, kind: DocumentKind, data: TemplateData, locale: str, limit: float
     ) -> Attachment:
         pool = self._current_pool()
+        deadline = asyncio.timeout(limit)
         try:
-            async with asyncio.timeout(limit):
+            async with deadline:
                 return await self._run(pool, kind, data, locale)
         except TimeoutError as exc:
+            if not deadline.expired():  # raised by the render itself, not our deadline
+                raise RenderError(f"PDF rendering failed: {exc!r}") from exc
             logger.error(
                 "PDF render of a %s took over %g s; replacing the worker pool", kind, limit
             )
@@ -150,7 +161,7 @@ class PdfRenderer:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self._max_workers,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=_worker_context(),
                 initializer=_init_worker,
                 initargs=(self._address_space_limit,),
                 max_tasks_per_child=self._max_tasks_per_child,

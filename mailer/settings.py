@@ -72,9 +72,7 @@ class Settings(BaseSettings):
     bounce_listen: str = Field(
         default=DEFAULT_BOUNCE_LISTEN, description="HOST:PORT of the bounce SMTP listener."
     )
-    http_listen: str = Field(
-        default=DEFAULT_HTTP_LISTEN, description="HOST:PORT of the HTTP API."
-    )
+    http_listen: str = Field(default=DEFAULT_HTTP_LISTEN, description="HOST:PORT of the HTTP API.")
     retry_initial_delay: float = Field(
         default=60.0, gt=0, description="Seconds before the first retry of a deferred message."
     )

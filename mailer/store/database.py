@@ -23,7 +23,9 @@ def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite gets WAL mode and a busy timeout so workers can share it."""
     try:
         if url.startswith("sqlite"):
-            engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            engine = create_async_engine(
+                url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            )
             event.listen(engine.sync_engine, "connect", _tune_sqlite)
             return engine
         return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)

@@ -38,14 +38,14 @@ async def find_request(session: AsyncSession, tenant: str, request_id: str) -> S
 async def load_request(session: AsyncSession, pk: int) -> SendRequest:
     """A request by primary key, with its recipients (internal: the caller holds its lease)."""
     query = (
-        select(SendRequest).where(SendRequest.id == pk).options(selectinload(SendRequest.recipients))
+        select(SendRequest)
+        .where(SendRequest.id == pk)
+        .options(selectinload(SendRequest.recipients))
     )
     return (await session.execute(query)).scalar_one()
 
 
-async def claim(
-    session: AsyncSession, pk: int, owner: str, until: datetime, now: datetime
-) -> bool:
+async def claim(session: AsyncSession, pk: int, owner: str, until: datetime, now: datetime) -> bool:
     """Take the lease on a pending request unless another worker holds a live one."""
     result = await session.execute(
         update(SendRequest)

@@ -131,8 +131,6 @@ class SmtpTransport:
 
     async def send(self, envelope: Envelope, message: bytes) -> SendResult:
         """Try once to deliver ``message``; every failure becomes a per-recipient result."""
-        if self._closed:
-            return _collect(envelope, {}, Verdict(Outcome.TEMPORARY_FAILURE, "transport closed"))
         if not envelope.recipients:
             return SendResult(())
         async with self._slots:
@@ -147,6 +145,8 @@ class SmtpTransport:
         await asyncio.gather(*(_quit(entry.smtp) for entry in idle))
 
     async def _send_in_slot(self, envelope: Envelope, message: bytes) -> SendResult:
+        if self._closed:  # closed while this send waited for a slot
+            return _collect(envelope, {}, Verdict(Outcome.TEMPORARY_FAILURE, "transport closed"))
         smtp = await self._checkout_idle()
         if smtp is not None:
             try:
@@ -175,7 +175,7 @@ class SmtpTransport:
         now = time.monotonic()
         while self._idle:
             entry = self._idle.pop()
-            if entry.smtp.is_connected and now - entry.since <= self._config.max_idle:
+            if entry.smtp.is_connected and now - entry.since < self._config.max_idle:
                 return entry.smtp
             await _quit(entry.smtp)
         return None
@@ -196,6 +196,7 @@ class SmtpTransport:
     async def _open(self) -> aiosmtplib.SMTP:
         """Connect, greet, secure and authenticate a new session."""
         cfg = self._config
+        tls_context = await _step("TLS setup", self._tls()) if cfg.tls != "none" else None
         smtp = aiosmtplib.SMTP(
             hostname=cfg.host,
             port=cfg.port,
@@ -203,7 +204,7 @@ class SmtpTransport:
             timeout=cfg.timeout,
             use_tls=cfg.tls == "implicit",
             start_tls=False,
-            tls_context=await self._tls() if cfg.tls != "none" else None,
+            tls_context=tls_context,
         )
         try:
             await _step("connect", smtp.connect())

@@ -44,16 +44,16 @@ _T = TypeVar("_T")
 class SmtpConfig:
     """Where and how to reach one SMTP server; the password never appears in repr or errors."""
 
-    host: str
+    host: str  # name or IP; also the name the TLS certificate must carry
     port: int
-    tls: TlsMode = "starttls"
-    username: str | None = None
+    tls: TlsMode = "starttls"  # implicit | starttls_required | starttls (opportunistic) | none
+    username: str | None = None  # AUTH only over TLS; its presence makes TLS mandatory
     password: SecretStr | None = field(default=None, repr=False)
-    timeout: float = DEFAULT_TIMEOUT
-    max_connections: int = DEFAULT_MAX_CONNECTIONS
-    max_idle: float = DEFAULT_MAX_IDLE
-    local_hostname: str | None = None
-    ca_file: Path | None = None
+    timeout: float = DEFAULT_TIMEOUT  # seconds per connect, TLS handshake and reply
+    max_connections: int = DEFAULT_MAX_CONNECTIONS  # open sessions at once, pooled or busy
+    max_idle: float = DEFAULT_MAX_IDLE  # seconds a pooled session may idle; 0 disables reuse
+    local_hostname: str | None = None  # EHLO name; the machine's FQDN when unset
+    ca_file: Path | None = None  # trust only these CAs (private CA, tests); system CAs if unset
 
     def __post_init__(self) -> None:
         _check(_is_hostname(self.host), "SMTP host must be a non-empty host name")

@@ -101,7 +101,7 @@ def exception_verdict(stage: str, exc: BaseException) -> Verdict:
     elif isinstance(exc, aiosmtplib.SMTPServerDisconnected):
         detail = f"{stage}: connection lost ({exc.message})"
     elif isinstance(exc, ssl.SSLError):
-        detail = f"{stage}: TLS handshake failed ({exc})"
+        detail = f"{stage}: TLS failed ({exc})"
     elif isinstance(exc, aiosmtplib.SMTPException):
         detail = f"{stage}: {exc.message}"
     else:

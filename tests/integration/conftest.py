@@ -12,8 +12,10 @@ from typing import Any
 import aio_pika
 import nats
 import pytest
+import redis.asyncio as redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from faststream.redis.parser.binary import BinaryMessageFormatV1
 
 from mailer.broker import RABBIT_EXCHANGE, SEND_STREAM, BrokerKind, broker_kind
 from mailer.events import SEND_SUBJECT, STATUS_SUBJECT, StatusEvent
@@ -21,6 +23,7 @@ from mailer.settings import Settings
 
 NATS_URL = "nats://127.0.0.1:4222"
 RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672/"
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +72,10 @@ async def reset_broker(url: str) -> None:
             channel = await connection.channel()
             with contextlib.suppress(Exception):
                 await channel.queue_delete(SEND_SUBJECT)
+    elif kind is BrokerKind.REDIS:
+        client = redis.from_url(url)
+        await client.delete(SEND_SUBJECT, STATUS_SUBJECT)
+        await client.aclose()
 
 
 @contextlib.asynccontextmanager
@@ -88,6 +95,10 @@ async def status_listener(url: str) -> AsyncIterator[list[StatusEvent]]:
         finally:
             await client.close()
         return
+    if kind is BrokerKind.REDIS:
+        async with _redis_status_reader(url, received):
+            yield received
+        return
     connection = await aio_pika.connect(url)
     async with connection:
         channel = await connection.channel()
@@ -103,6 +114,29 @@ async def status_listener(url: str) -> AsyncIterator[list[StatusEvent]]:
 
         await queue.consume(on_rabbit_status)
         yield received
+
+
+@contextlib.asynccontextmanager
+async def _redis_status_reader(url: str, received: list[StatusEvent]) -> AsyncIterator[None]:
+    """Follow the `mail.status` stream; FastStream wraps each body in its binary envelope."""
+    client = redis.from_url(url)
+
+    async def follow() -> None:
+        last = "0"
+        while True:
+            for _stream, entries in await client.xread({STATUS_SUBJECT: last}, block=200) or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    body, _headers = BinaryMessageFormatV1.parse(fields[b"__data__"])
+                    received.append(StatusEvent.model_validate_json(body))
+
+    task = asyncio.create_task(follow())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.aclose()
 
 
 async def wait_for(condition: Callable[[], bool | Awaitable[bool]], timeout: float = 30.0) -> None:

@@ -18,6 +18,7 @@ from tests.conftest import load_example
 from tests.integration.conftest import (
     NATS_URL,
     RABBIT_URL,
+    REDIS_URL,
     make_settings,
     reset_broker,
     status_listener,
@@ -28,7 +29,11 @@ from tests.support.smtp_servers import running_smtp_server
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("broker_url", [None, NATS_URL, RABBIT_URL], ids=["embedded", "nats", "rabbitmq"])
+@pytest.mark.parametrize(
+    "broker_url",
+    [None, NATS_URL, RABBIT_URL, REDIS_URL],
+    ids=["embedded", "nats", "rabbitmq", "redis"],
+)
 async def test_event_becomes_one_signed_email_and_statuses(
     tmp_path: Path, dkim_key: tuple[Path, str], broker_url: str | None
 ) -> None:
@@ -44,7 +49,10 @@ async def test_event_becomes_one_signed_email_and_statuses(
             dkim_selector="s2026",
             dkim_private_key_file=key_file,
         )
-        async with running(settings, consume=True) as runtime, status_listener(runtime.broker_url) as statuses:
+        async with (
+            running(settings, consume=True) as runtime,
+            status_listener(runtime.broker_url) as statuses,
+        ):
             event = load_example("invoice.new")
             body = json.dumps(event).encode()
             await runtime.publisher.publish_send(body)

@@ -1,4 +1,4 @@
-"""As a new user: `mailer run` on the embedded default, `mailer send`, the outbox and the HTTP API."""
+"""As a new user would: `mailer run` on the embedded default, `mailer send`, outbox, HTTP API."""
 
 from __future__ import annotations
 
@@ -30,11 +30,12 @@ MAILER = [sys.executable, "-m", "mailer.cli"]
 def service(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
     """`mailer run` with no configuration but a private data directory and HTTP port."""
     port = free_port()
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith("MAILER_")
-    } | {"MAILER_DATA_DIR": str(tmp_path / "var"), "MAILER_HTTP_LISTEN": f"127.0.0.1:{port}"}
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MAILER_")} | {
+        "MAILER_DATA_DIR": str(tmp_path / "var"),
+        "MAILER_HTTP_LISTEN": f"127.0.0.1:{port}",
+    }
     log = (tmp_path / "mailer.log").open("wb")
-    process = subprocess.Popen(MAILER + ["run"], env=env, cwd=tmp_path, stdout=log, stderr=log)
+    process = subprocess.Popen([*MAILER, "run"], env=env, cwd=tmp_path, stdout=log, stderr=log)
     try:
         yield f"http://127.0.0.1:{port}", env, tmp_path / "var"
     finally:
@@ -65,7 +66,7 @@ async def test_new_user_publishes_an_event_and_opens_the_eml(
 
     published = await asyncio.to_thread(
         subprocess.run,
-        MAILER + ["send", str(EXAMPLES_DIR / "invoice.new.json")],
+        [*MAILER, "send", str(EXAMPLES_DIR / "invoice.new.json")],
         env=env,
         capture_output=True,
         text=True,
@@ -84,13 +85,19 @@ async def test_new_user_publishes_an_event_and_opens_the_eml(
     assert "INV-10001" in text and "€540.00" in text
 
     async with httpx.AsyncClient(base_url=base) as client:
-        log = await client.get("/api/messages", params={"tenant": "acme", "request_id": "evt-invoice-new-0001"})
+        log = await client.get(
+            "/api/messages", params={"tenant": "acme", "request_id": "evt-invoice-new-0001"}
+        )
         assert log.status_code == 200
         assert [entry["status"] for entry in log.json()["history"]] == ["queued", "sent"]
 
         accepted = await client.post("/api/send", json=load_example("statement"))
         assert accepted.status_code == 202
-        assert accepted.json() == {"request_id": "evt-statement-0001", "tenant": "acme", "status": "accepted"}
+        assert accepted.json() == {
+            "request_id": "evt-statement-0001",
+            "tenant": "acme",
+            "status": "accepted",
+        }
         await wait_for(lambda: len(list(outbox.glob("*.eml"))) == 2, timeout=60)
 
         broken = load_example("statement") | {"template": "nope"}
@@ -99,11 +106,15 @@ async def test_new_user_publishes_an_event_and_opens_the_eml(
         garbage = await client.post("/api/send", content=b"\xff\xfe not json")
         assert garbage.status_code == 422
 
-        missing = await client.get("/api/messages", params={"tenant": "other", "request_id": "evt-invoice-new-0001"})
+        missing = await client.get(
+            "/api/messages", params={"tenant": "other", "request_id": "evt-invoice-new-0001"}
+        )
         assert missing.status_code == 404  # another tenant sees nothing
 
         asyncapi = (await client.get("/asyncapi.json")).json()
-        assert "mail.send" in json.dumps(asyncapi["channels"]) and "SendEvent" in json.dumps(asyncapi)
+        assert "mail.send" in json.dumps(asyncapi["channels"]) and "SendEvent" in json.dumps(
+            asyncapi
+        )
         assert (await client.get("/openapi.json")).status_code == 200
 
 
@@ -111,7 +122,7 @@ def test_send_refuses_an_invalid_file_without_publishing(tmp_path: Path) -> None
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(load_example("invoice.new") | {"to": []}))
     result = subprocess.run(
-        MAILER + ["send", str(bad)],
+        [*MAILER, "send", str(bad)],
         env=os.environ | {"MAILER_DATA_DIR": str(tmp_path)},
         capture_output=True,
         text=True,

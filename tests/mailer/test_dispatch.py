@@ -1,107 +1,43 @@
-"""The send pipeline with a scripted transport: idempotency, scheduling, retries, per-recipient fates."""
+"""The send pipeline with a scripted transport: idempotency, scheduling, retries, recipients."""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from mailer.dispatch import Dispatcher, SenderIdentity
-from mailer.events import DeliveryStatus, StatusEvent
+from mailer.events import DeliveryStatus
 from mailer.intake import parse_event
 from mailer.pdf_pool import PdfRenderer
-from mailer.render import EmailRenderer, default_templates_dir
-from mailer.retry import RetryPolicy
+from mailer.render import EmailRenderer
 from mailer.store import repository
-from mailer.store.database import create_engine, migrate, session_factory
+from mailer.store.database import create_engine, migrate
 from mailer.store.models import SendRequest, TemplateSetting
-from mailer.transport.base import Envelope, Outcome, RecipientResult, SendResult
+from mailer.transport.base import Outcome
 from tests.conftest import example_paths, load_example
-
-IDENTITY = SenderIdentity("noreply-invoice@mailer.test", "bounces.mailer.test", "mailer.test")
-
-
-class ScriptedTransport:
-    """Accepts everything unless told otherwise for a recipient; remembers what it was given."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[Envelope, bytes]] = []
-        self.script: dict[str, list[Outcome]] = {}
-
-    async def send(self, envelope: Envelope, message: bytes) -> SendResult:
-        self.sent.append((envelope, message))
-        results = []
-        for rcpt in envelope.recipients:
-            outcomes = self.script.get(rcpt)
-            outcome = outcomes.pop(0) if outcomes else Outcome.ACCEPTED
-            code = {Outcome.ACCEPTED: 250, Outcome.TEMPORARY_FAILURE: 451}.get(outcome, 550)
-            results.append(RecipientResult(rcpt, outcome, code, None, f"{code} scripted"))
-        return SendResult(tuple(results))
-
-    async def aclose(self) -> None:
-        return None
+from tests.support.databases import temporary_database
+from tests.support.pipeline import Pipeline, ScriptedTransport, build_pipeline
 
 
-class CollectingPublisher:
-    def __init__(self) -> None:
-        self.statuses: list[StatusEvent] = []
-
-    async def publish(self, statuses: Any) -> None:
-        self.statuses.extend(statuses)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+async def pipeline(
+    request: pytest.FixtureRequest, tmp_path: Path, pdfs: PdfRenderer, renderer: EmailRenderer
+) -> AsyncIterator[Pipeline]:
+    async with temporary_database(request.param, tmp_path) as url:
+        engine = create_engine(url)
+        await migrate(engine)
+        try:
+            yield build_pipeline(engine, ScriptedTransport(), pdfs, renderer)
+        finally:
+            await engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def pdfs() -> Iterator[PdfRenderer]:
-    renderer = PdfRenderer(max_workers=2)
-    yield renderer
-
-
-@pytest.fixture
-async def pipeline(tmp_path: Path, pdfs: PdfRenderer) -> AsyncIterator[Any]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'mailer.db'}")
-    await migrate(engine)
-    transport, publisher, clock = ScriptedTransport(), CollectingPublisher(), Clock()
-    dispatcher = Dispatcher(
-        sessions=session_factory(engine),
-        renderer=EmailRenderer(default_templates_dir()),
-        pdfs=pdfs,
-        transport=transport,
-        signer=None,
-        publisher=publisher,
-        policy=RetryPolicy(initial_delay=60, max_delay=600, jitter=0, horizon=timedelta(hours=1)),
-        identity=IDENTITY,
-        clock=clock,
-    )
-
-    class Pipeline:
-        pass
-
-    p = Pipeline()
-    p.dispatcher, p.transport, p.publisher, p.clock = dispatcher, transport, publisher, clock  # type: ignore[attr-defined]
-    p.sessions = session_factory(engine)  # type: ignore[attr-defined]
-    yield p
-    await engine.dispose()
-
-
-def _statuses(pipeline: Any, recipient: str | None = None) -> list[str]:
-    return [s.status.value for s in pipeline.publisher.statuses if recipient in (None, s.recipient)]
-
-
-async def test_invoice_is_sent_once_with_pdf_verp_and_reply_to(pipeline: Any) -> None:
+async def test_invoice_is_sent_once_with_pdf_verp_and_reply_to(pipeline: Pipeline) -> None:
     outcome = await pipeline.dispatcher.submit(json.dumps(load_example("invoice.new")))
     assert outcome.status is None and not outcome.duplicate
     [(envelope, raw)] = pipeline.transport.sent
@@ -123,19 +59,19 @@ async def test_invoice_is_sent_once_with_pdf_verp_and_reply_to(pipeline: Any) ->
     [attachment] = list(message.iter_attachments())
     assert attachment.get_filename() == "Invoice-INV-10001.pdf"
     assert attachment.get_content().startswith(b"%PDF-")
-    assert _statuses(pipeline) == ["queued", "sent"]
+    assert pipeline.statuses() == ["queued", "sent"]
 
 
-async def test_the_same_event_twice_sends_one_email(pipeline: Any) -> None:
+async def test_the_same_event_twice_sends_one_email(pipeline: Pipeline) -> None:
     body = json.dumps(load_example("invoice.new"))
     await pipeline.dispatcher.submit(body)
     again = await pipeline.dispatcher.submit(body)
     assert again.duplicate
     assert len(pipeline.transport.sent) == 1
-    assert _statuses(pipeline) == ["queued", "sent"]
+    assert pipeline.statuses() == ["queued", "sent"]
 
 
-async def test_same_id_for_another_tenant_is_another_request(pipeline: Any) -> None:
+async def test_same_id_for_another_tenant_is_another_request(pipeline: Pipeline) -> None:
     event = load_example("invoice.new")
     await pipeline.dispatcher.submit(json.dumps(event))
     event["tenant"] = "globex"
@@ -143,7 +79,7 @@ async def test_same_id_for_another_tenant_is_another_request(pipeline: Any) -> N
     assert len(pipeline.transport.sent) == 2
 
 
-async def test_a_crash_after_accepting_is_resumed_by_redelivery_once(pipeline: Any) -> None:
+async def test_a_crash_after_accepting_is_resumed_by_redelivery_once(pipeline: Pipeline) -> None:
     body = json.dumps(load_example("invoice.reminder"))
     # Simulate a worker that stored and leased the request, then died before sending.
     request = pipeline.dispatcher._new_request(
@@ -164,7 +100,7 @@ async def test_a_crash_after_accepting_is_resumed_by_redelivery_once(pipeline: A
     assert len(pipeline.transport.sent) == 1
 
 
-async def test_send_at_in_the_future_waits_for_its_time(pipeline: Any) -> None:
+async def test_send_at_in_the_future_waits_for_its_time(pipeline: Pipeline) -> None:
     event = load_example("invoice.new.fr-scheduled")
     pipeline.clock.now = datetime(2026, 11, 30, tzinfo=UTC)
     await pipeline.dispatcher.submit(json.dumps(event))
@@ -178,55 +114,57 @@ async def test_send_at_in_the_future_waits_for_its_time(pipeline: Any) -> None:
     assert "Facture" in message["Subject"]
 
 
-async def test_temporary_failure_defers_then_retries(pipeline: Any) -> None:
+async def test_temporary_failure_defers_then_retries(pipeline: Pipeline) -> None:
     pipeline.transport.script["customer1@example.org"] = [Outcome.TEMPORARY_FAILURE]
     await pipeline.dispatcher.submit(json.dumps(load_example("invoice.new")))
-    assert _statuses(pipeline) == ["queued", "deferred"]
+    assert pipeline.statuses() == ["queued", "deferred"]
     assert await pipeline.dispatcher.run_due() == 0  # not before the backoff delay
     pipeline.clock.now += timedelta(seconds=61)
     assert await pipeline.dispatcher.run_due() == 1
-    assert _statuses(pipeline) == ["queued", "deferred", "sent"]
+    assert pipeline.statuses() == ["queued", "deferred", "sent"]
     first, second = (raw for _, raw in pipeline.transport.sent)
     assert first == second  # same Message-ID, same bytes on every attempt
 
 
-async def test_still_deferred_at_the_horizon_fails(pipeline: Any) -> None:
+async def test_still_deferred_at_the_horizon_fails(pipeline: Pipeline) -> None:
     pipeline.transport.script["customer1@example.org"] = [Outcome.TEMPORARY_FAILURE] * 20
     await pipeline.dispatcher.submit(json.dumps(load_example("invoice.new")))
     for _ in range(20):
         pipeline.clock.now += timedelta(minutes=10, seconds=1)
         await pipeline.dispatcher.run_due()
-    statuses = _statuses(pipeline)
+    statuses = pipeline.statuses()
     assert statuses[-1] == "failed" and statuses.count("failed") == 1
     assert 2 < len(pipeline.transport.sent) < 10
 
 
-async def test_permanent_failure_is_per_recipient(pipeline: Any) -> None:
+async def test_permanent_failure_is_per_recipient(pipeline: Pipeline) -> None:
     event = load_example("invoice.new")
     event["cc"] = [{"email": "gone@example.org"}]
     event["bcc"] = [{"email": "audit@acme.example"}]
     pipeline.transport.script["gone@example.org"] = [Outcome.PERMANENT_FAILURE]
     await pipeline.dispatcher.submit(json.dumps(event))
-    assert _statuses(pipeline, "gone@example.org") == ["queued", "failed"]
-    assert _statuses(pipeline, "customer1@example.org") == ["queued", "sent"]
+    assert pipeline.statuses("gone@example.org") == ["queued", "failed"]
+    assert pipeline.statuses("customer1@example.org") == ["queued", "sent"]
     [(envelope, raw)] = pipeline.transport.sent
     assert "audit@acme.example" in envelope.recipients
     assert b"audit@acme.example" not in raw  # Bcc stays out of the headers
 
 
-async def test_disabled_template_is_skipped_until_the_tenant_enables_it(pipeline: Any) -> None:
+async def test_disabled_template_is_skipped_until_the_tenant_enables_it(pipeline: Pipeline) -> None:
     event = load_example("invoice.thank_you")
     await pipeline.dispatcher.submit(json.dumps(event))
-    assert _statuses(pipeline) == ["skipped"]
+    assert pipeline.statuses() == ["skipped"]
     async with pipeline.sessions() as session:
         session.add(TemplateSetting(tenant="acme", template="invoice.thank_you", enabled=True))
         await session.commit()
     event["id"] = "evt-thanks-2"
     await pipeline.dispatcher.submit(json.dumps(event))
-    assert _statuses(pipeline)[-1] == "sent"
+    assert pipeline.statuses()[-1] == "sent"
 
 
-async def test_tenant_can_turn_the_pdf_off_and_the_event_can_turn_it_back_on(pipeline: Any) -> None:
+async def test_tenant_can_turn_the_pdf_off_and_the_event_can_turn_it_back_on(
+    pipeline: Pipeline,
+) -> None:
     async with pipeline.sessions() as session:
         session.add(TemplateSetting(tenant="acme", template="invoice.new", attach_pdf=False))
         await session.commit()
@@ -242,7 +180,9 @@ async def test_tenant_can_turn_the_pdf_off_and_the_event_can_turn_it_back_on(pip
     assert len(list(with_pdf.iter_attachments())) == 1
 
 
-async def test_invalid_event_is_rejected_stored_and_does_not_claim_its_id(pipeline: Any) -> None:
+async def test_invalid_event_is_rejected_stored_and_does_not_claim_its_id(
+    pipeline: Pipeline,
+) -> None:
     event = load_example("invoice.new")
     event["to"] = [{"email": "x@example.org\r\nBcc: everyone@example.org"}]
     outcome = await pipeline.dispatcher.submit(json.dumps(event))
@@ -262,7 +202,7 @@ async def test_invalid_event_is_rejected_stored_and_does_not_claim_its_id(pipeli
 
 
 @pytest.mark.parametrize("path", example_paths(), ids=lambda p: p.stem)
-async def test_every_example_event_gets_a_final_outcome(pipeline: Any, path: Path) -> None:
+async def test_every_example_event_gets_a_final_outcome(pipeline: Pipeline, path: Path) -> None:
     await pipeline.dispatcher.submit(path.read_bytes())
     pipeline.clock.now = datetime(2026, 12, 2, tzinfo=UTC)  # past any send_at
     await pipeline.dispatcher.run_due()

@@ -143,3 +143,8 @@ def test_thread_defaults_follow_the_main_document() -> None:
     explicit = copy.deepcopy(load_example("invoice.new"))
     explicit["thread"] = "dispute-7"
     assert thread_key(parse_event(json.dumps(explicit))) == "dispute-7"
+
+
+def test_non_ascii_local_parts_are_refused_with_the_reason(invoice_event: dict[str, Any]) -> None:
+    invoice_event["to"] = [{"email": "jürgen@example.org"}]
+    assert "to.0.email" in _rejected(invoice_event).reason

@@ -105,7 +105,7 @@ def test_several_attachments_keep_their_order_names_and_bytes() -> None:
     "filename",
     [
         "invoice.pdf",
-        "Rechnung Nr. 5 – März 2024.pdf",
+        "Rechnung Nr. 5 \u2013 März 2024.pdf",
         "Facture n°42 — Société Générale d'Équipements, succursale de Paris-Ouest.pdf",
         'quote "x" \\ y.pdf',
         "=?utf-8?q?looks_encoded?=.pdf",
@@ -267,10 +267,16 @@ def test_invalid_extra_header_names_raise(name: str) -> None:
         build(headers={name: "value"})
 
 
-@pytest.mark.parametrize("name", ["Bcc", "from", "Subject", "Content-Type", "MIME-Version"])
+@pytest.mark.parametrize(
+    "name", ["Bcc", "from", "Subject", "Content-Type", "content-transfer-encoding", "MIME-Version"]
+)
 def test_extra_headers_cannot_replace_the_builders_own(name: str) -> None:
     with pytest.raises(ValueError, match="set by the message builder"):
         build(headers={name: "value"})
+
+
+def test_other_content_headers_may_be_added() -> None:
+    assert parse(build(headers={"Content-Language": "de-DE"}))["Content-Language"] == "de-DE"
 
 
 @pytest.mark.parametrize("message_id", ["no-brackets@example.com", "<a b@c>", "<a@b>\r\nX: y"])

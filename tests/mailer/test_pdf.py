@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
+import resource
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -451,16 +453,32 @@ async def test_errors_in_the_worker_come_back_as_render_errors(renderer: PdfRend
         await renderer.render(DocumentKind.STATEMENT, event_data("invoice.new"), "en")
 
 
+def render_in_test_worker(kind: DocumentKind, data: TemplateData, locale: str) -> Attachment:
+    """Runs in a pool worker: names the PDF after the worker's memory cap; a hog allocates 2 GiB."""
+    if data.customer.name == "memory hog":
+        bytearray(2 << 30)
+    soft_limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    attachment = render_document(kind, data, locale)
+    return dataclasses.replace(attachment, filename=f"limit-{soft_limit}.pdf")
+
+
 @pytest.mark.asyncio(loop_scope="module")
-async def test_timeout_raises_render_error_and_a_fresh_pool_takes_over() -> None:
+async def test_timeout_memory_cap_and_a_fresh_pool_after_a_hang() -> None:
     data = event_data("invoice.new")
-    pdf_renderer = PdfRenderer(max_workers=1, timeout=0.001)
+    hog = with_changes(data, customer={"name": "memory hog"})
+    cap = 768 << 20
+    pdf_renderer = PdfRenderer(
+        max_workers=1, timeout=0.001, address_space_limit=cap, render_function=render_in_test_worker
+    )
 
     with pytest.raises(RenderError, match="longer than"):
         await pdf_renderer.render(DocumentKind.INVOICE, data, "en")
     recovered = await pdf_renderer.render(DocumentKind.INVOICE, data, "en", timeout=60)
+    with pytest.raises(RenderError, match="MemoryError"):
+        await pdf_renderer.render(DocumentKind.INVOICE, hog, "en", timeout=60)
     await pdf_renderer.aclose()
 
+    assert recovered.filename == f"limit-{cap}.pdf"
     assert "INV-10001" in pdf_pages(recovered.data)[0]
     with pytest.raises(RenderError, match="closed"):
         await pdf_renderer.render(DocumentKind.INVOICE, data, "en")

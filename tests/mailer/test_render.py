@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -38,9 +37,9 @@ def renderer() -> EmailRenderer:
 
 
 def example(template: str) -> dict[str, Any]:
-    """A fresh, editable copy of the example event for `template`."""
+    """The example event for `template`, freshly loaded so that tests may edit it."""
     document: dict[str, Any] = json.loads((EVENTS_DIR / f"{template}.json").read_text())
-    return copy.deepcopy(document)
+    return document
 
 
 def render(renderer: EmailRenderer, raw: dict[str, Any]) -> RenderedEmail:

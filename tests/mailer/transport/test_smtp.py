@@ -1,19 +1,18 @@
-"""SmtpTransport against real aiosmtpd servers on loopback, plus config and reply parsing."""
+"""SmtpTransport against real aiosmtpd servers on loopback: outcomes, pooling, TLS, AUTH."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
-from mailer.errors import ConfigurationError
 from mailer.transport.base import Envelope, Outcome, SendResult
 from mailer.transport.smtp import SmtpConfig, SmtpTransport
-from mailer.transport.smtp_replies import parse_enhanced_status, parse_retry_after
 from tests.support.smtp_servers import (
     Faults,
     SmtpTestServer,
@@ -37,7 +36,7 @@ MESSAGE = (
     b"Your invoice is attached.\r\n"
     b".a line that starts with a dot\r\n"
 )
-SHORT_TIMEOUT = 0.3
+SHORT_TIMEOUT = 0.5
 PASSWORD = "s3cret/p@ss:word"
 
 MakeTransport = Callable[[SmtpConfig], SmtpTransport]
@@ -500,116 +499,13 @@ async def test_wrong_password_is_permanent_with_the_server_reply(
     assert PASSWORD not in result.detail
 
 
-# --- configuration ------------------------------------------------------------------------
+async def test_missing_ca_file_is_a_temporary_failure_not_an_exception(
+    server: SmtpTestServer, make_transport: MakeTransport, tmp_path: Path
+) -> None:
+    config = config_for(server, tls="starttls", ca_file=tmp_path / "missing.pem")
 
+    [result] = (await make_transport(config).send(envelope(), MESSAGE)).recipients
 
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("smtp://relay.internal", ("relay.internal", 25, "starttls", None)),
-        (
-            "smtp://relay.internal:2525?starttls=required",
-            ("relay.internal", 2525, "starttls_required", None),
-        ),
-        ("smtp://relay.internal?starttls=none", ("relay.internal", 25, "none", None)),
-        (
-            "smtps://mailer%40acme.test:pw@smtp.acme.test",
-            ("smtp.acme.test", 465, "implicit", "mailer@acme.test"),
-        ),
-        ("SMTPS://[::1]:4650", ("::1", 4650, "implicit", None)),
-    ],
-)
-def test_from_url(url: str, expected: tuple[str, int, str, str | None]) -> None:
-    config = SmtpConfig.from_url(url)
-
-    assert (config.host, config.port, config.tls, config.username) == expected
-
-
-def test_from_url_decodes_the_password_and_reads_parameters() -> None:
-    config = SmtpConfig.from_url(
-        "smtp://u:s3cret%2Fp%40ss%3Aword@relay:587"
-        "?starttls=required&timeout=2.5&max_connections=3&max_idle=10&local_hostname=me.test"
-    )
-
-    assert config.password is not None
-    assert config.password.get_secret_value() == PASSWORD
-    assert (config.timeout, config.max_connections, config.max_idle) == (2.5, 3, 10.0)
-    assert config.local_hostname == "me.test"
-
-
-def test_password_never_shows_in_repr_or_str() -> None:
-    config = SmtpConfig.from_url("smtp://user:hunter2@relay:587?starttls=required")
-
-    assert "hunter2" not in repr(config)
-    assert "hunter2" not in str(config)
-    assert "hunter2" not in repr(SmtpTransport(config))
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://user:hunter2@relay",
-        "hunter2:x@relay",
-        "smtp://user:hunter2@relay:notaport",
-        "smtp://user:hunter2@relay:70000",
-        "smtp://user:hunter2@",
-        "smtp://user:hunter2@relay/path",
-        "smtp://user:hunter2@relay#frag",
-        "smtp://user:hunter2@relay?starttls=maybe",
-        "smtp://user:hunter2@relay?timeout=soon",
-        "smtp://user:hunter2@relay?timeout=0",
-        "smtp://user:hunter2@relay?max_connections=0",
-        "smtp://relay?password=hunter2",
-        "smtp://user:hunter2@relay?timeout=1&timeout=2",
-        "smtp://user:hunter2@relay?starttls=none",
-        "smtps://user:hunter2@relay?starttls=required",
-        "smtp://user:hunter2@[::1",
-    ],
-)
-def test_bad_urls_raise_configuration_error_without_the_password(url: str) -> None:
-    with pytest.raises(ConfigurationError) as caught:
-        SmtpConfig.from_url(url)
-
-    assert "hunter2" not in str(caught.value)
-    assert caught.value.__cause__ is None
-
-
-def test_credentials_without_tls_are_rejected() -> None:
-    with pytest.raises(ConfigurationError, match="plaintext"):
-        SmtpConfig("relay", 25, tls="none", username="u", password=SecretStr("p"))
-
-
-# --- reply parsing ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "code", "expected"),
-    [
-        ("5.1.1 <bob@example.org>: Recipient address rejected", 550, "5.1.1"),
-        ("4.7.0 Try later", 421, "4.7.0"),
-        ("2.0.0 Ok: queued as 4Xy", 250, "2.0.0"),
-        ("first line\n5.2.2 Mailbox full", 552, "5.2.2"),
-        ("Mailbox full", 552, None),
-        ("5.1.1 class does not match", 450, None),
-        ("version 5.1.10.3 of something", 550, None),
-        ("4.2.1 no code given", None, "4.2.1"),
-    ],
-)
-def test_parse_enhanced_status(text: str, code: int | None, expected: str | None) -> None:
-    assert parse_enhanced_status(text, code) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("4.7.1 Greylisted, try again in 300 seconds", 300.0),
-        ("Rate limited; retry after 120", 120.0),
-        ("Please retry in 5 minutes", 300.0),
-        ("Try again in 2 hours", 7200.0),
-        ("try again in 30s", 30.0),
-        ("Mailbox busy, try again later", None),
-        ("retry after 12:30 UTC", None),
-    ],
-)
-def test_parse_retry_after(text: str, expected: float | None) -> None:
-    assert parse_retry_after(text) == expected
+    assert result.outcome is Outcome.TEMPORARY_FAILURE
+    assert "TLS setup" in result.detail
+    assert server.connections == 0

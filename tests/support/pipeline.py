@@ -1,0 +1,94 @@
+"""A dispatcher wired for tests: real store and renderers, a hand-moved clock, kept statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from mailer.dispatch import Dispatcher, SenderIdentity
+from mailer.events import StatusEvent
+from mailer.pdf_pool import PdfRenderer
+from mailer.render import EmailRenderer
+from mailer.retry import RetryPolicy
+from mailer.store.database import session_factory
+from mailer.transport.base import Envelope, Outcome, RecipientResult, SendResult, Transport
+
+IDENTITY = SenderIdentity("noreply-invoice@mailer.test", "bounces.mailer.test", "mailer.test")
+POLICY = RetryPolicy(initial_delay=60, max_delay=600, jitter=0, horizon=timedelta(hours=1))
+
+
+class ScriptedTransport:
+    """Accepts everything unless told otherwise for a recipient; remembers what it was given."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Envelope, bytes]] = []
+        self.script: dict[str, list[Outcome]] = {}
+
+    async def send(self, envelope: Envelope, message: bytes) -> SendResult:
+        self.sent.append((envelope, message))
+        results = []
+        for rcpt in envelope.recipients:
+            outcomes = self.script.get(rcpt)
+            outcome = outcomes.pop(0) if outcomes else Outcome.ACCEPTED
+            code = {Outcome.ACCEPTED: 250, Outcome.TEMPORARY_FAILURE: 451}.get(outcome, 550)
+            results.append(RecipientResult(rcpt, outcome, code, None, f"{code} scripted"))
+        return SendResult(tuple(results))
+
+    async def aclose(self) -> None:
+        return None
+
+
+class CollectingPublisher:
+    """Keeps every status the dispatcher publishes."""
+
+    def __init__(self) -> None:
+        self.statuses: list[StatusEvent] = []
+
+    async def publish(self, statuses: Sequence[StatusEvent]) -> None:
+        self.statuses.extend(statuses)
+
+
+@dataclass
+class Clock:
+    """A clock the test moves by hand."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 22, 9, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Pipeline:
+    """A dispatcher and everything a test needs to drive and observe it."""
+
+    dispatcher: Dispatcher
+    transport: Transport
+    publisher: CollectingPublisher
+    clock: Clock
+    sessions: async_sessionmaker[AsyncSession]
+
+    def statuses(self, recipient: str | None = None) -> list[str]:
+        """Published status values, optionally for one recipient, in order."""
+        return [s.status.value for s in self.publisher.statuses if recipient in (None, s.recipient)]
+
+
+def build_pipeline(
+    engine: AsyncEngine, transport: Transport, pdfs: PdfRenderer, renderer: EmailRenderer
+) -> Pipeline:
+    publisher, clock = CollectingPublisher(), Clock()
+    dispatcher = Dispatcher(
+        sessions=session_factory(engine),
+        renderer=renderer,
+        pdfs=pdfs,
+        transport=transport,
+        signer=None,
+        publisher=publisher,
+        policy=POLICY,
+        identity=IDENTITY,
+        clock=clock,
+    )
+    return Pipeline(dispatcher, transport, publisher, clock, session_factory(engine))
