@@ -6,9 +6,11 @@ import asyncio
 import ctypes.util
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import resource
 import signal
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -45,9 +47,24 @@ def harfbuzz_subset_available() -> bool:
 def _init_worker(address_space_limit: int | None) -> None:
     """Runs once in each worker process before its first render."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
+    _exit_with_parent()
     if address_space_limit is not None:
         _limit_address_space(address_space_limit)
     warm_up()
+
+
+def _exit_with_parent() -> None:
+    """Without this, the workers of a killed service would wait for work forever."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    sentinel = parent.sentinel
+
+    def watch() -> None:
+        multiprocessing.connection.wait([sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _limit_address_space(limit: int) -> None:

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     )
     bounce_domain: str | None = Field(
         default=None,
-        description="Domain of the VERP return path bounces+<token>@<domain>. "
+        description="Domain of the VERP return path `bounces+<token>@<domain>`. "
         "Default: the domain of the shared sender address.",
     )
     bounce_listen: str = Field(
