@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from consumers.send import register_send_consumer
 from mailer.broker import AnyBroker, BrokerPublisher, create_broker
-from mailer.dispatch import Dispatcher, SenderIdentity
+from mailer.compose import Composer, SenderIdentity
+from mailer.dispatch import Dispatcher
 from mailer.dkim import DkimSigner
 from mailer.embedded_nats import EmbeddedNats
 from mailer.errors import ConfigurationError
@@ -132,19 +133,22 @@ async def _start_delivery(runtime: Runtime, stack: contextlib.AsyncExitStack) ->
     stack.push_async_callback(pdfs.aclose)
     transport = build_transport(settings)
     stack.push_async_callback(transport.aclose)
-    dispatcher = Dispatcher(
-        sessions=runtime.sessions,
-        renderer=EmailRenderer(default_templates_dir()),
-        pdfs=pdfs,
-        transport=transport,
-        signer=build_signer(settings),
-        publisher=runtime.publisher,
-        policy=retry_policy(settings),
-        identity=SenderIdentity(
+    composer = Composer(
+        EmailRenderer(default_templates_dir()),
+        pdfs,
+        build_signer(settings),
+        SenderIdentity(
             from_address=settings.from_address,
             bounce_domain=settings.effective_bounce_domain,
             message_id_domain=settings.message_id_domain,
         ),
+    )
+    dispatcher = Dispatcher(
+        sessions=runtime.sessions,
+        composer=composer,
+        transport=transport,
+        publisher=runtime.publisher,
+        policy=retry_policy(settings),
         lease=timedelta(seconds=settings.lease_seconds),
     )
     runtime.dispatcher = dispatcher

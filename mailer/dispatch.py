@@ -1,8 +1,7 @@
-"""The send pipeline: accept an event once, render, attach, sign, send, record, report."""
+"""The send pipeline: accept an event once, then attempt it until every recipient is final."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -13,40 +12,27 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailer.catalog import CATALOG, TemplateSpec, resolve_locale
-from mailer.dkim import DkimSigner
-from mailer.errors import MailerError, RenderError
-from mailer.events import Address, DeliveryStatus, SendEvent, StatusEvent
+from mailer.compose import ComposedMessage, Composer, Draft
+from mailer.errors import MailerError
+from mailer.events import DeliveryStatus, SendEvent, StatusEvent
 from mailer.intake import InvalidEvent, parse_event
-from mailer.message import Attachment, RenderedEmail
-from mailer.mime import build_message, make_message_id
-from mailer.pdf_pool import PdfRenderer
-from mailer.render import EmailRenderer
+from mailer.mime import make_message_id
 from mailer.retry import RetryPolicy
+from mailer.store import inbox_repository as inbox
 from mailer.store import repository
+from mailer.store.inbox_models import EntryDirection, ThreadEntry
 from mailer.store.models import Recipient, SendRequest
 from mailer.threads import thread_key
 from mailer.transport.base import Envelope, Outcome, RecipientResult, Transport
 
 logger = logging.getLogger(__name__)
-REF_HEADER = "X-Mailer-Ref"
+SUPPRESSED_DETAIL = "address is on the tenant's suppression list"
 
 
 class StatusPublisher(Protocol):
     """Where status changes are announced (`mail.status` on the broker)."""
 
     async def publish(self, statuses: Sequence[StatusEvent]) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SenderIdentity:
-    """The shared relay's identity: From address, VERP domain, Message-ID domain."""
-
-    from_address: str
-    bounce_domain: str
-    message_id_domain: str
-
-    def return_path(self, token: str) -> str:
-        return f"bounces+{token}@{self.bounce_domain}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,30 +51,24 @@ def utcnow() -> datetime:
 
 
 class Dispatcher:
-    """Runs the send pipeline against the store, the renderers and a transport."""
+    """Runs the send pipeline against the store, a composer and a transport."""
 
     def __init__(
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
-        renderer: EmailRenderer,
-        pdfs: PdfRenderer,
+        composer: Composer,
         transport: Transport,
-        signer: DkimSigner | None,
         publisher: StatusPublisher,
         policy: RetryPolicy,
-        identity: SenderIdentity,
         lease: timedelta = timedelta(minutes=5),
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
-        self._renderer = renderer
-        self._pdfs = pdfs
+        self._composer = composer
         self._transport = transport
-        self._signer = signer
         self._publisher = publisher
         self._policy = policy
-        self._identity = identity
         self._lease = lease
         self._clock = clock
         self.worker_id = secrets.token_hex(6)
@@ -129,39 +109,39 @@ class Dispatcher:
             detail=invalid.reason,
             at=self._clock(),
         )
-        await self._record_and_publish([status])
+        async with self._sessions() as session:
+            repository.add_status_records(session, [status])
+            await session.commit()
+        await self._publish([status])
 
     async def _accept(self, event: SendEvent) -> tuple[int | None, bool]:
         """Store the request once; returns its key (None when nothing is left to do) and novelty."""
         now = self._clock()
         async with self._sessions() as session:
-            spec = CATALOG[event.template]
-            enabled = await self._template_enabled(session, event.tenant, spec)
-            initial = DeliveryStatus.QUEUED if enabled else DeliveryStatus.SKIPPED
-            request = self._new_request(event, initial, now)
+            enabled = await self._template_enabled(session, event.tenant, CATALOG[event.template])
+            addresses = [address for _kind, address in _distinct_recipients(event)]
+            suppressed = await inbox.suppressed_addresses(session, event.tenant, addresses)
+            request = self._new_request(event, enabled, suppressed, now)
             if not await repository.insert_request(session, request):
                 existing = await repository.find_request(session, event.tenant, event.id)
                 logger.info("duplicate event tenant=%s id=%s", event.tenant, event.id)
                 return (existing.id if existing and existing.pending else None), False
-            statuses = [
-                self._status(
-                    request,
-                    recipient.address,
-                    initial,
-                    detail=None if enabled else "template disabled",
-                )
-                for recipient in request.recipients
-            ]
+            await inbox.ensure_thread(session, event.tenant, request.thread, "", now)
+            statuses = [self._status(request, r.address, DeliveryStatus(r.status), detail=r.detail)
+                        for r in request.recipients]  # fmt: skip
             repository.add_status_records(session, statuses)
             await session.commit()
         await self._publish(statuses)
-        return (request.id if enabled else None), True
+        return (request.id if request.pending else None), True
 
-    def _new_request(self, event: SendEvent, initial: DeliveryStatus, now: datetime) -> SendRequest:
+    def _new_request(
+        self, event: SendEvent, enabled: bool, suppressed: set[str], now: datetime
+    ) -> SendRequest:
         recipients = [
-            Recipient(address=address, kind=kind, status=initial.value, updated_at=now)
+            _initial_recipient(kind, address, enabled, address in suppressed, now)
             for kind, address in _distinct_recipients(event)
         ]
+        pending = any(r.status == DeliveryStatus.QUEUED.value for r in recipients)
         send_at = event.send_at.astimezone(UTC) if event.send_at else now
         return SendRequest(
             tenant=event.tenant,
@@ -170,11 +150,13 @@ class Dispatcher:
             locale=resolve_locale(event.locale),
             thread=thread_key(event),
             event=event.model_dump(mode="json", by_alias=True),
-            message_id=make_message_id(event.tenant, event.id, self._identity.message_id_domain),
-            verp_token=secrets.token_hex(10),
+            message_id=make_message_id(
+                event.tenant, event.id, self._composer.identity.message_id_domain
+            ),
+            verp_token=inbox.new_token(),
             created_at=now,
-            pending=initial is DeliveryStatus.QUEUED,
-            next_attempt_at=max(send_at, now) if initial is DeliveryStatus.QUEUED else None,
+            pending=pending,
+            next_attempt_at=max(send_at, now) if pending else None,
             attempts=0,
             recipients=recipients,
         )
@@ -201,108 +183,135 @@ class Dispatcher:
         """One attempt at a request whose lease this worker holds."""
         async with self._sessions() as session:
             request = await repository.load_request(session, pk)
-        waiting = repository.pending_recipients(request)
-        event = SendEvent.model_validate(request.event)
-        try:
-            message = await self._compose(request, event)
-        except MailerError as exc:
-            logger.error(
-                "cannot compose tenant=%s id=%s: %s", request.tenant, request.request_id, exc
-            )
-            results = [
-                RecipientResult(r.address, Outcome.PERMANENT_FAILURE, detail=str(exc))
-                for r in waiting
-            ]
-        else:
-            envelope = Envelope(
-                self._identity.return_path(request.verp_token), tuple(r.address for r in waiting)
-            )
-            results = list((await self._transport.send(envelope, message)).recipients)
-        await self._record_attempt(pk, results)
-
-    async def _compose(self, request: SendRequest, event: SendEvent) -> bytes:
-        rendered = self._renderer.render(event)
-        attachment = await self._attachment(request, event)
-        if attachment is not None:
-            rendered = RenderedEmail(rendered.subject, rendered.html, rendered.text, (attachment,))
-        company = event.data.company
-        display_name = company.name[:200] or None
-        try:
-            message = build_message(
-                rendered,
-                # The configured sender is trusted as it is (it may use a reserved test domain).
-                sender=Address.model_construct(email=self._identity.from_address, name=display_name),
-                reply_to=Address(email=company.email, name=display_name) if company.email else None,
-                to=event.to,
-                cc=event.cc,
-                message_id=request.message_id,
-                date=request.created_at,
-                headers={REF_HEADER: request.verp_token},
-            )
-        except ValueError as exc:
-            raise RenderError(f"cannot build the message: {exc}") from exc
-        if self._signer is None:
-            return message
-        return await asyncio.to_thread(self._signer.sign, message)
-
-    async def _attachment(self, request: SendRequest, event: SendEvent) -> Attachment | None:
-        spec = CATALOG[event.template]
-        if spec.document is None:
-            return None
-        attach = event.attach_pdf
-        if attach is None:
-            async with self._sessions() as session:
-                override = await repository.template_setting(
-                    session, request.tenant, request.template
+            waiting = [r.address for r in repository.pending_recipients(request)]
+            suppressed = await inbox.suppressed_addresses(session, request.tenant, waiting)
+            draft = await self._draft(session, request)
+        sendable = tuple(address for address in waiting if address not in suppressed)
+        composed: ComposedMessage | None = None
+        results: list[RecipientResult] = []
+        if sendable:
+            try:
+                composed = await self._composer.compose(draft)
+            except MailerError as exc:
+                logger.error(
+                    "cannot compose tenant=%s id=%s: %s", request.tenant, request.request_id, exc
                 )
-            attach = (
-                override.attach_pdf
-                if override and override.attach_pdf is not None
-                else spec.attach_pdf_by_default
-            )
-        if not attach:
-            return None
-        return await self._pdfs.render(spec.document, event.data, request.locale)
+                results = [
+                    RecipientResult(a, Outcome.PERMANENT_FAILURE, detail=str(exc)) for a in sendable
+                ]
+            else:
+                envelope = Envelope(
+                    self._composer.identity.return_path(request.verp_token), sendable
+                )
+                results = list((await self._transport.send(envelope, composed.data)).recipients)
+        await self._record_attempt(pk, results, suppressed, composed)
 
-    async def _record_attempt(self, pk: int, results: Sequence[RecipientResult]) -> None:
+    async def _draft(self, session: AsyncSession, request: SendRequest) -> Draft:
+        event = SendEvent.model_validate(request.event)
+        thread = await inbox.ensure_thread(
+            session, request.tenant, request.thread, "", request.created_at
+        )
+        await session.commit()
+        return Draft(
+            event=event,
+            locale=request.locale,
+            message_id=request.message_id,
+            ref_token=request.verp_token,
+            thread_token=thread.reply_token,
+            created_at=request.created_at,
+            attach_pdf=await self._attach_pdf(session, request, event),
+        )
+
+    async def _attach_pdf(
+        self, session: AsyncSession, request: SendRequest, event: SendEvent
+    ) -> bool:
+        spec = CATALOG[event.template]
+        if not spec.can_attach_pdf:
+            return False
+        if event.attach_pdf is not None:
+            return event.attach_pdf
+        override = await repository.template_setting(session, request.tenant, request.template)
+        if override is not None and override.attach_pdf is not None:
+            return override.attach_pdf
+        return spec.attach_pdf_by_default
+
+    async def _record_attempt(
+        self,
+        pk: int,
+        results: Sequence[RecipientResult],
+        suppressed: set[str],
+        composed: ComposedMessage | None,
+    ) -> None:
         now = self._clock()
         by_address = {result.recipient: result for result in results}
         statuses: list[StatusEvent] = []
         async with self._sessions() as session:
             request = await repository.load_request(session, pk)
-            request.attempts += 1
-            first = request.first_attempt_at or now
-            request.first_attempt_at = first
+            if results:
+                request.attempts += 1
+                request.first_attempt_at = request.first_attempt_at or now
             retry_at: datetime | None = None
             for recipient in request.recipients:
+                if recipient.address in suppressed and recipient.status in _WAITING:
+                    _set(recipient, DeliveryStatus.SUPPRESSED, now, detail=SUPPRESSED_DETAIL)
+                    statuses.append(
+                        self._status(
+                            request,
+                            recipient.address,
+                            DeliveryStatus.SUPPRESSED,
+                            detail=SUPPRESSED_DETAIL,
+                        )
+                    )
+                    continue
                 result = by_address.get(recipient.address)
                 if result is None:
                     continue
-                status, next_at = self._judge(result, request.attempts, first, now)
+                status, next_at = self._judge(result, request, now)
                 retry_at = min(filter(None, (retry_at, next_at)), default=None)
-                recipient.status, recipient.updated_at = status.value, now
-                recipient.smtp_code, recipient.enhanced_status = (
-                    result.smtp_code,
-                    result.enhanced_status,
-                )
-                recipient.detail = result.detail
+                _set(recipient, status, now, result=result)
                 statuses.append(self._status(request, recipient.address, status, result=result))
             request.pending = bool(repository.pending_recipients(request))
             request.next_attempt_at = retry_at if request.pending else None
             request.lease_owner, request.lease_until = None, None
+            if composed is not None and any(s.status is DeliveryStatus.SENT for s in statuses):
+                await self._add_outgoing_entry(session, request, composed, now)
             repository.add_status_records(session, statuses)
             await session.commit()
         await self._publish(statuses)
 
+    async def _add_outgoing_entry(
+        self, session: AsyncSession, request: SendRequest, composed: ComposedMessage, now: datetime
+    ) -> None:
+        """The first time a message goes out, it joins its thread in the A/R inbox."""
+        if await inbox.has_outgoing_entry(session, request.id):
+            return
+        thread = await inbox.ensure_thread(
+            session, request.tenant, request.thread, composed.subject, now
+        )
+        thread.subject = thread.subject or composed.subject[:500]
+        entry = ThreadEntry(
+            at=now,
+            direction=EntryDirection.OUTGOING.value,
+            sender=self._composer.identity.from_address,
+            recipients=[r.address for r in request.recipients],
+            subject=composed.subject[:500],
+            body_text=composed.text,
+            message_id=request.message_id,
+            send_request_id=request.id,
+            details={"template": request.template, "request_id": request.request_id},
+        )
+        inbox.add_entry(session, thread, entry)
+
     def _judge(
-        self, result: RecipientResult, attempts: int, first: datetime, now: datetime
+        self, result: RecipientResult, request: SendRequest, now: datetime
     ) -> tuple[DeliveryStatus, datetime | None]:
         if result.outcome is Outcome.ACCEPTED:
             return DeliveryStatus.SENT, None
         if result.outcome is Outcome.PERMANENT_FAILURE:
             return DeliveryStatus.FAILED, None
-        next_at = now + timedelta(seconds=self._policy.next_delay(attempts, result.retry_after))
-        if self._policy.gives_up(first, next_at):
+        delay = self._policy.next_delay(request.attempts, result.retry_after)
+        next_at = now + timedelta(seconds=delay)
+        if self._policy.gives_up(request.first_attempt_at or now, next_at):
             return DeliveryStatus.FAILED, None
         return DeliveryStatus.DEFERRED, next_at
 
@@ -327,17 +336,40 @@ class Dispatcher:
             at=self._clock(),
         )
 
-    async def _record_and_publish(self, statuses: Sequence[StatusEvent]) -> None:
-        async with self._sessions() as session:
-            repository.add_status_records(session, statuses)
-            await session.commit()
-        await self._publish(statuses)
-
     async def _publish(self, statuses: Sequence[StatusEvent]) -> None:
         try:
             await self._publisher.publish(statuses)
         except Exception:  # the log is stored; a broker hiccup must not undo a delivery
             logger.exception("could not publish %d status events", len(statuses))
+
+
+_WAITING = {DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value}
+
+
+def _initial_recipient(
+    kind: str, address: str, enabled: bool, suppressed: bool, now: datetime
+) -> Recipient:
+    if not enabled:
+        status, detail = DeliveryStatus.SKIPPED, "template disabled"
+    elif suppressed:
+        status, detail = DeliveryStatus.SUPPRESSED, SUPPRESSED_DETAIL
+    else:
+        status, detail = DeliveryStatus.QUEUED, None
+    return Recipient(address=address, kind=kind, status=status.value, detail=detail, updated_at=now)
+
+
+def _set(
+    recipient: Recipient,
+    status: DeliveryStatus,
+    now: datetime,
+    *,
+    result: RecipientResult | None = None,
+    detail: str | None = None,
+) -> None:
+    recipient.status, recipient.updated_at = status.value, now
+    recipient.smtp_code = result.smtp_code if result else None
+    recipient.enhanced_status = result.enhanced_status if result else None
+    recipient.detail = result.detail if result else detail
 
 
 def _distinct_recipients(event: SendEvent) -> list[tuple[str, str]]:

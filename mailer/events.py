@@ -229,6 +229,10 @@ class TemplateData(_Open):
     company: Company
     customer: Customer
     invoice: Invoice | None = None
+    invoices: list[Invoice] = Field(
+        default_factory=list,
+        description="Full invoices a payment or refund applies to; the receipt PDF shows each.",
+    )
     credit_note: CreditNote | None = None
     payment: Payment | None = None
     statement: Statement | None = None
@@ -290,6 +294,12 @@ class StatusEvent(BaseModel):
     smtp_code: int | None = None
     enhanced_status: str | None = Field(default=None, description="RFC 3463 code, e.g. 5.1.1.")
     detail: str | None = Field(default=None, description="Human-readable reason.")
+    reason: str | None = Field(
+        default=None, description="For `bounced`: the bounce reason, e.g. userunknown, mailboxfull."
+    )
+    hard: bool | None = Field(
+        default=None, description="For `bounced`: true when the address itself is dead."
+    )
     at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     version: int = CONTRACT_VERSION
 

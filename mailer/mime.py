@@ -87,7 +87,7 @@ def build_message(
     rendered: RenderedEmail,
     *,
     sender: Address,
-    reply_to: Address | None,
+    reply_to: Sequence[Address],
     to: Sequence[Address],
     cc: Sequence[Address],
     message_id: str,
@@ -131,11 +131,11 @@ def _boundaries(message_id: str) -> tuple[str, str]:
 
 
 def _address_fields(
-    sender: Address, reply_to: Address | None, to: Sequence[Address], cc: Sequence[Address]
+    sender: Address, reply_to: Sequence[Address], to: Sequence[Address], cc: Sequence[Address]
 ) -> list[tuple[str, str]]:
     fields = [("From", _mailbox(sender))]
-    if reply_to is not None:
-        fields.append(("Reply-To", _mailbox(reply_to)))
+    if reply_to:
+        fields.append(("Reply-To", ", ".join(_mailbox(address) for address in reply_to)))
     if to:
         fields.append(("To", ", ".join(_mailbox(address) for address in to)))
     if cc:

@@ -18,7 +18,6 @@ from urllib.request import url2pathname
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from markupsafe import Markup
-from pydantic import TypeAdapter, ValidationError
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -67,7 +66,6 @@ _ASSET_TYPES = {
     ".woff": "font/woff",
     ".woff2": "font/woff2",
 }
-_INVOICE_LIST: TypeAdapter[list[Invoice]] = TypeAdapter(list[Invoice])
 _MAX_FILENAME_PART = 80
 
 
@@ -150,13 +148,8 @@ def _require(value: _T | None, name: str, kind: DocumentKind) -> _T:
 
 
 def _known_invoices(data: TemplateData) -> dict[str, Invoice]:
-    """Full invoices by number: the optional extra `data.invoices`, then `data.invoice`."""
-    raw = (data.model_extra or {}).get("invoices")
-    try:
-        extra = _INVOICE_LIST.validate_python(raw) if raw is not None else []
-    except ValidationError as exc:
-        raise RenderError(f"data.invoices is not a list of invoices: {exc}") from exc
-    known = {invoice.number: invoice for invoice in extra}
+    """Full invoices by number: `data.invoices`, then `data.invoice`."""
+    known = {invoice.number: invoice for invoice in data.invoices}
     if data.invoice is not None:
         known[data.invoice.number] = data.invoice
     return known

@@ -72,7 +72,17 @@ class Settings(BaseSettings):
     bounce_listen: str = Field(
         default=DEFAULT_BOUNCE_LISTEN, description="HOST:PORT of the bounce SMTP listener."
     )
+    bounce_max_message_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest message the bounce listener accepts (552 above).",
+    )
     http_listen: str = Field(default=DEFAULT_HTTP_LISTEN, description="HOST:PORT of the HTTP API.")
+    api_tokens: SecretStr | None = Field(
+        default=None,
+        description="Per-tenant bearer tokens for the API and the inbox page, `tenant:token,...`. "
+        "Unset: the API is open (fine on loopback only; the log says so at start).",
+    )
     retry_initial_delay: float = Field(
         default=60.0, gt=0, description="Seconds before the first retry of a deferred message."
     )

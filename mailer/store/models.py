@@ -110,6 +110,8 @@ class StatusRecord(Base):
     smtp_code: Mapped[int | None]
     enhanced_status: Mapped[str | None] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(String(32))
+    hard: Mapped[bool | None] = mapped_column(Boolean)
     at: Mapped[datetime]
 
 

@@ -87,6 +87,8 @@ def add_status_records(session: AsyncSession, statuses: Iterable[StatusEvent]) -
             smtp_code=status.smtp_code,
             enhanced_status=status.enhanced_status,
             detail=status.detail,
+            reason=status.reason,
+            hard=status.hard,
             at=status.at,
         )
         for status in statuses

@@ -10,18 +10,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from mailer.events import DeliveryStatus
-from mailer.intake import parse_event
 from mailer.pdf_pool import PdfRenderer
 from mailer.render import EmailRenderer
+from mailer.store import inbox_repository as inbox
 from mailer.store import repository
 from mailer.store.database import create_engine, migrate
+from mailer.store.inbox_models import Thread, ThreadEntry
 from mailer.store.models import SendRequest, TemplateSetting
 from mailer.transport.base import Outcome
 from tests.conftest import example_paths, load_example
 from tests.support.databases import temporary_database
-from tests.support.pipeline import Pipeline, ScriptedTransport, build_pipeline
+from tests.support.pipeline import Pipeline, ScriptedTransport, WorkerDied, build_pipeline
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
@@ -46,15 +48,14 @@ async def test_invoice_is_sent_once_with_pdf_verp_and_reply_to(pipeline: Pipelin
         "@bounces.mailer.test"
     )
     message = email.message_from_bytes(raw, policy=email.policy.default)
-    [sender], [reply_to] = message["From"].addresses, message["Reply-To"].addresses
+    [sender] = message["From"].addresses
+    firm, thread = message["Reply-To"].addresses
     assert (sender.display_name, sender.addr_spec) == (
         "Acme Bookkeeping",
         "noreply-invoice@mailer.test",
     )
-    assert (reply_to.display_name, reply_to.addr_spec) == (
-        "Acme Bookkeeping",
-        "billing@acme.example",
-    )
+    assert (firm.display_name, firm.addr_spec) == ("Acme Bookkeeping", "billing@acme.example")
+    assert thread.addr_spec.startswith("reply+") and thread.domain == "bounces.mailer.test"
     assert message["X-Mailer-Ref"] == envelope.sender.split("+")[1].split("@")[0]
     [attachment] = list(message.iter_attachments())
     assert attachment.get_filename() == "Invoice-INV-10001.pdf"
@@ -79,25 +80,21 @@ async def test_same_id_for_another_tenant_is_another_request(pipeline: Pipeline)
     assert len(pipeline.transport.sent) == 2
 
 
-async def test_a_crash_after_accepting_is_resumed_by_redelivery_once(pipeline: Pipeline) -> None:
+async def test_a_worker_killed_mid_send_is_taken_over_once_its_lease_ends(
+    pipeline: Pipeline,
+) -> None:
     body = json.dumps(load_example("invoice.reminder"))
-    # Simulate a worker that stored and leased the request, then died before sending.
-    request = pipeline.dispatcher._new_request(
-        parse_event(body), DeliveryStatus.QUEUED, pipeline.clock.now
-    )
-    request.lease_owner, request.lease_until = (
-        "dead-worker",
-        pipeline.clock.now + timedelta(minutes=5),
-    )
-    async with pipeline.sessions() as session:
-        assert await repository.insert_request(session, request)
-        await session.commit()
+    pipeline.transport.die_on_next_send = True
+    with pytest.raises(WorkerDied):
+        await pipeline.dispatcher.submit(body)
     await pipeline.dispatcher.submit(body)  # redelivered while the dead worker's lease is live
+    assert await pipeline.dispatcher.run_due() == 0
     assert pipeline.transport.sent == []
     pipeline.clock.now += timedelta(minutes=6)
     await pipeline.dispatcher.submit(body)  # redelivered again after the lease ran out
     await pipeline.dispatcher.run_due()
     assert len(pipeline.transport.sent) == 1
+    assert pipeline.statuses() == ["queued", "sent"]
 
 
 async def test_send_at_in_the_future_waits_for_its_time(pipeline: Pipeline) -> None:
@@ -211,3 +208,54 @@ async def test_every_example_event_gets_a_final_outcome(pipeline: Pipeline, path
     async with pipeline.sessions() as session:
         stored = await repository.find_request(session, "acme", json.loads(path.read_text())["id"])
     assert isinstance(stored, SendRequest) and not stored.pending
+
+
+async def _suppress(pipeline: Pipeline, address: str) -> None:
+    async with pipeline.sessions() as session:
+        await inbox.suppress(session, "acme", address, "userunknown", None, pipeline.clock.now)
+        await session.commit()
+
+
+async def test_a_suppressed_address_is_not_attempted(pipeline: Pipeline) -> None:
+    await _suppress(pipeline, "Customer1@Example.org")
+    event = load_example("invoice.new")
+    event["cc"] = [{"email": "accounts@example.org"}]
+    await pipeline.dispatcher.submit(json.dumps(event))
+    assert pipeline.statuses("customer1@example.org") == ["suppressed"]
+    [(envelope, _)] = pipeline.transport.sent
+    assert envelope.recipients == ("accounts@example.org",)
+
+
+async def test_suppression_after_scheduling_stops_the_send(pipeline: Pipeline) -> None:
+    await pipeline.dispatcher.submit(json.dumps(load_example("invoice.new.fr-scheduled")))
+    await _suppress(pipeline, "client42@example.org")
+    await _suppress(pipeline, "accounts@example.org")
+    pipeline.clock.now = datetime(2026, 12, 2, tzinfo=UTC)
+    await pipeline.dispatcher.run_due()
+    assert pipeline.transport.sent == []
+    assert pipeline.statuses("client42@example.org") == ["queued", "suppressed"]
+
+
+async def test_sent_messages_join_their_thread_once(pipeline: Pipeline) -> None:
+    pipeline.transport.script["customer1@example.org"] = [Outcome.TEMPORARY_FAILURE]
+    await pipeline.dispatcher.submit(json.dumps(load_example("invoice.new")))
+    pipeline.clock.now += timedelta(minutes=2)
+    await pipeline.dispatcher.run_due()
+    reminder = load_example("invoice.reminder")
+    reminder["data"]["invoice"]["number"] = "INV-10001"
+    await pipeline.dispatcher.submit(json.dumps(reminder))
+    async with pipeline.sessions() as session:
+        threads = (await session.execute(select(Thread).where(Thread.tenant == "acme"))).scalars()
+        [thread] = list(threads)
+        entries = (
+            await session.execute(select(ThreadEntry).where(ThreadEntry.thread_id == thread.id))
+        ).scalars()
+        outgoing = [entry for entry in entries if entry.direction == "outgoing"]
+    assert thread.key == "INV-10001" and "INV-10001" in thread.subject
+    assert [entry.details["request_id"] for entry in outgoing] == [
+        "evt-invoice-new-0001",
+        "evt-invoice-reminder-0001",
+    ]
+    assert "INV-10001" in outgoing[0].body_text
+    for _, raw in pipeline.transport.sent:
+        assert f"reply+{thread.reply_token}@bounces.mailer.test".encode() in raw

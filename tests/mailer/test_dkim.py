@@ -101,7 +101,7 @@ def invoice_email(**changes: Any) -> bytes:
     )
     arguments: dict[str, Any] = {
         "sender": Address(email="billing@example.com", name="Müller & Söhne, Buchhaltung"),
-        "reply_to": Address(email="ar@example.com", name="Accounts «AR»"),
+        "reply_to": [Address(email="ar@example.com", name="Accounts «AR»")],
         "to": [Address(email="kunde@example.org", name="Ärger, Jürgen")],
         "cc": [Address(email="cc@example.org")],
         "message_id": "<f00d@example.com>",
@@ -127,7 +127,7 @@ def tags(signed: bytes) -> dict[str, str]:
 MESSAGES = {
     "plain": PLAIN,
     "multipart with attachment and non-ASCII headers": invoice_email(),
-    "no attachments": invoice_email(cc=[], reply_to=None),
+    "no attachments": invoice_email(cc=[], reply_to=[]),
     "empty body": b"From: a@example.com\r\nSubject: empty\r\n\r\n",
     "no body at all": b"From: a@example.com\r\nSubject: nothing\r\n",
     "trailing whitespace": (

@@ -148,3 +148,9 @@ def test_thread_defaults_follow_the_main_document() -> None:
 def test_non_ascii_local_parts_are_refused_with_the_reason(invoice_event: dict[str, Any]) -> None:
     invoice_event["to"] = [{"email": "jürgen@example.org"}]
     assert "to.0.email" in _rejected(invoice_event).reason
+
+
+def test_full_invoices_of_a_receipt_are_validated_at_intake() -> None:
+    document = load_example("payment.receipt")
+    document["data"]["invoices"] = [{"number": "INV-10007"}]
+    assert "data.invoices.0.issue_date: Field required" in _rejected(document).reason

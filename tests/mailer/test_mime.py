@@ -38,7 +38,7 @@ def rendered(**changes: Any) -> RenderedEmail:
 def build(email_content: RenderedEmail | None = None, **changes: Any) -> bytes:
     arguments: dict[str, Any] = {
         "sender": Address(email="billing@example.com", name='Müller & Söhne, "Buchhaltung"'),
-        "reply_to": Address(email="ar@example.com", name="Accounts Receivable"),
+        "reply_to": [Address(email="ar@example.com", name="Accounts Receivable")],
         "to": [Address(email="juergen@example.org", name="Jürgen Ärger")],
         "cc": [Address(email="boss@example.org", name="Boss, The"), Address(email="c@x.org")],
         "message_id": MESSAGE_ID,
@@ -170,7 +170,7 @@ def test_headers_carry_the_addresses_subject_date_and_ids() -> None:
 
 
 def test_reply_to_and_cc_are_left_out_when_absent_and_there_is_never_a_bcc() -> None:
-    message = build(reply_to=None, cc=[])
+    message = build(reply_to=[], cc=[])
     parsed = parse(message)
 
     assert "Reply-To" not in parsed
@@ -194,8 +194,9 @@ def test_international_domains_are_written_as_idna() -> None:
 
 
 def test_a_non_ascii_local_part_is_refused_because_it_needs_smtputf8() -> None:
+    # Intake refuses such addresses already; the builder refuses them too, on its own.
     with pytest.raises(ValueError, match="SMTPUTF8"):
-        build(to=[Address(email="jürgen@example.org")])
+        build(to=[Address.model_construct(email="jürgen@example.org", name=None)])
 
 
 def test_a_long_address_list_is_folded_between_mailboxes() -> None:

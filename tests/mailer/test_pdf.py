@@ -292,13 +292,6 @@ def test_refund_is_titled_as_a_refund(rendered: dict[tuple[DocumentKind, str], A
     assert len(pages) == 2
 
 
-def test_invalid_extra_invoices_are_a_render_error() -> None:
-    data = with_changes(event_data("payment.receipt"), invoices=[{"number": "INV-1"}])
-
-    with pytest.raises(RenderError, match=r"data\.invoices"):
-        build_document_html(DocumentKind.RECEIPT, data, "en")
-
-
 def test_missing_document_data_is_a_render_error() -> None:
     with pytest.raises(RenderError, match=r"needs data\.invoice"):
         build_document_html(DocumentKind.INVOICE, event_data("statement"), "en")

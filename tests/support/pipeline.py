@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from mailer.dispatch import Dispatcher, SenderIdentity
+from mailer.compose import Composer, SenderIdentity
+from mailer.dispatch import Dispatcher
+from mailer.dkim import DkimSigner
 from mailer.events import StatusEvent
 from mailer.pdf_pool import PdfRenderer
 from mailer.render import EmailRenderer
@@ -20,14 +22,22 @@ IDENTITY = SenderIdentity("noreply-invoice@mailer.test", "bounces.mailer.test", 
 POLICY = RetryPolicy(initial_delay=60, max_delay=600, jitter=0, horizon=timedelta(hours=1))
 
 
+class WorkerDied(BaseException):
+    """Stands for the process being killed in the middle of a send."""
+
+
 class ScriptedTransport:
     """Accepts everything unless told otherwise for a recipient; remembers what it was given."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[Envelope, bytes]] = []
         self.script: dict[str, list[Outcome]] = {}
+        self.die_on_next_send = False
 
     async def send(self, envelope: Envelope, message: bytes) -> SendResult:
+        if self.die_on_next_send:
+            self.die_on_next_send = False
+            raise WorkerDied
         self.sent.append((envelope, message))
         results = []
         for rcpt in envelope.recipients:
@@ -77,18 +87,19 @@ class Pipeline:
 
 
 def build_pipeline(
-    engine: AsyncEngine, transport: Transport, pdfs: PdfRenderer, renderer: EmailRenderer
+    engine: AsyncEngine,
+    transport: Transport,
+    pdfs: PdfRenderer,
+    renderer: EmailRenderer,
+    signer: DkimSigner | None = None,
 ) -> Pipeline:
     publisher, clock = CollectingPublisher(), Clock()
     dispatcher = Dispatcher(
         sessions=session_factory(engine),
-        renderer=renderer,
-        pdfs=pdfs,
+        composer=Composer(renderer, pdfs, signer, IDENTITY),
         transport=transport,
-        signer=None,
         publisher=publisher,
         policy=POLICY,
-        identity=IDENTITY,
         clock=clock,
     )
     return Pipeline(dispatcher, transport, publisher, clock, session_factory(engine))

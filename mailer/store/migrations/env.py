@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from mailer.store import inbox_models  # noqa: F401  (registers the inbox tables)
 from mailer.store.models import Base
 
 connection = context.config.attributes.get("connection")

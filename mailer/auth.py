@@ -1,0 +1,237 @@
+"""Who may use the HTTP API and the inbox: per-tenant bearer tokens, or open when none are set."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from mailer.errors import ConfigurationError
+from mailer.settings import Settings, parse_listen
+
+__all__ = [
+    "INBOX_COOKIE",
+    "Authenticator",
+    "Caller",
+    "LoginRequired",
+    "TokenTable",
+    "csrf_token",
+    "log_auth_mode",
+    "parse_tokens",
+]
+
+logger = logging.getLogger(__name__)
+
+INBOX_COOKIE = "mailer_inbox"
+CSRF_HEADER = "X-CSRF-Token"
+MAX_TENANT_LENGTH = 100
+SHORT_TOKEN_LENGTH = 16
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+_bearer = HTTPBearer(auto_error=False, description="The tenant's token from MAILER_API_TOKENS.")
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+@dataclass(frozen=True)
+class TokenTable:
+    """Tenants and the digests of their tokens; a tenant may hold several (for rotation)."""
+
+    entries: tuple[tuple[str, bytes], ...] = ()
+
+    @property
+    def open(self) -> bool:
+        return not self.entries
+
+    def tenant_for(self, token: str) -> str | None:
+        """The tenant of `token`; every entry is compared, in constant time, so timing tells
+        nothing about which (or whether a) prefix matched."""
+        given, found = _digest(token), None
+        for tenant, digest in self.entries:
+            if hmac.compare_digest(given, digest):
+                found = tenant
+        return found
+
+
+def parse_tokens(value: str | None) -> TokenTable:
+    """`tenant:token,tenant:token` -> a TokenTable; errors never echo a token."""
+    entries: list[tuple[str, bytes]] = []
+    for position, item in enumerate((value or "").split(","), start=1):
+        if not item.strip():
+            continue
+        tenant, sep, token = (part.strip() for part in item.partition(":"))
+        if not sep or not tenant or not token:
+            raise ConfigurationError(f"MAILER_API_TOKENS entry {position} is not `tenant:token`")
+        if len(tenant) > MAX_TENANT_LENGTH:
+            raise ConfigurationError(f"MAILER_API_TOKENS entry {position}: tenant name too long")
+        if any(hmac.compare_digest(_digest(token), digest) for _, digest in entries):
+            raise ConfigurationError(f"MAILER_API_TOKENS entry {position} repeats a token")
+        if len(token) < SHORT_TOKEN_LENGTH:
+            logger.warning("the API token of tenant %r is shorter than 16 characters", tenant)
+        entries.append((tenant, _digest(token)))
+    return TokenTable(tuple(entries))
+
+
+def csrf_token(cookie_value: str) -> str:
+    """The form token that goes with an inbox cookie: useless without the cookie's secret."""
+    return hmac.new(cookie_value.encode(), b"mailer-inbox-csrf", hashlib.sha256).hexdigest()
+
+
+def new_session_nonce() -> str:
+    """An open-mode inbox cookie: authenticates nothing, only anchors the CSRF token."""
+    return "open." + secrets.token_urlsafe(24)
+
+
+def log_auth_mode(settings: Settings) -> None:
+    """Say at start whether the API is open; open on a non-loopback address is an error."""
+    table = parse_tokens(settings.api_tokens.get_secret_value() if settings.api_tokens else None)
+    if not table.open:
+        tenants = len({tenant for tenant, _ in table.entries})
+        logger.info("HTTP API and inbox require bearer tokens (%d tenant(s))", tenants)
+        return
+    host, _port = parse_listen(settings.http_listen)
+    level = logging.WARNING if host in LOOPBACK_HOSTS else logging.ERROR
+    logger.log(
+        level,
+        "MAILER_API_TOKENS is not set: the HTTP API and the inbox are OPEN to anyone who can "
+        "reach %s, for every tenant%s",
+        settings.http_listen,
+        "" if host in LOOPBACK_HOSTS else " (and this is not a loopback address)",
+    )
+
+
+class LoginRequired(Exception):
+    """An inbox page was asked for without a valid token; the page answers with the login form."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a tenant's token holder, or anyone (open mode, `tenant` is None)."""
+
+    tenant: str | None
+    cookie: str | None = None
+
+    def scope(self, requested: str | None) -> str:
+        """The tenant this request acts for; 403 when it names another tenant than the token's."""
+        requested = requested.strip() if requested is not None else None
+        if self.tenant is None:
+            if not requested:
+                raise HTTPException(422, [_tenant_error("a tenant is required (?tenant=...)")])
+            if len(requested) > MAX_TENANT_LENGTH:
+                raise HTTPException(422, [_tenant_error("tenant name too long")])
+            return requested
+        if requested and requested != self.tenant:
+            raise HTTPException(
+                403, f"this token belongs to tenant {self.tenant!r}; it cannot act for another"
+            )
+        return self.tenant
+
+
+def _tenant_error(message: str) -> dict[str, object]:
+    return {"loc": ["query", "tenant"], "msg": message}
+
+
+def requested_tenant(request: Request) -> str | None:
+    """The tenant a request names in its path (`/tenants/{tenant}`) or query (`?tenant=`)."""
+    named = request.path_params.get("tenant") or request.query_params.get("tenant")
+    return str(named) if named is not None else None
+
+
+class Authenticator:
+    """FastAPI dependencies that turn a request into a Caller (or a 401)."""
+
+    def __init__(self, tokens: TokenTable) -> None:
+        self.tokens = tokens
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Authenticator:
+        secret = settings.api_tokens.get_secret_value() if settings.api_tokens else None
+        return cls(parse_tokens(secret))
+
+    @property
+    def open(self) -> bool:
+        return self.tokens.open
+
+    def login(self, token: str) -> str | None:
+        """The tenant of a token typed into the login form."""
+        return self.tokens.tenant_for(token.strip()) if token.strip() else None
+
+    def from_cookie(self, request: Request) -> Caller | None:
+        """The caller the inbox cookie identifies, or None (open mode: anyone)."""
+        cookie = request.cookies.get(INBOX_COOKIE)
+        if self.open:
+            return Caller(None, cookie)
+        tenant = self.tokens.tenant_for(cookie) if cookie else None
+        return Caller(tenant, cookie) if tenant else None
+
+    async def api_caller(
+        self,
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Caller:
+        """The caller of an /api request: bearer token first, else the inbox cookie."""
+        if self.open:
+            return Caller(None)
+        if bearer is not None:
+            tenant = self.tokens.tenant_for(bearer.credentials)
+            if tenant is None:
+                _log_refusal(request, "invalid bearer token")
+                raise _unauthorized("invalid token")
+            return Caller(tenant)
+        caller = self.from_cookie(request)
+        if caller is None:
+            _log_refusal(request, "no token" if INBOX_COOKIE not in request.cookies else "bad cookie")
+            raise _unauthorized("a bearer token is required (Authorization: Bearer <token>)")
+        if request.method not in _SAFE_METHODS and not _csrf_ok(
+            request.headers.get(CSRF_HEADER), caller.cookie
+        ):
+            raise HTTPException(403, f"cookie-authenticated changes need the {CSRF_HEADER} header")
+        return caller
+
+    async def api_tenant(
+        self,
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> str:
+        """The tenant an /api request acts for (from its path or query), checked against its token."""
+        caller = await self.api_caller(request, bearer)
+        return caller.scope(requested_tenant(request))
+
+    async def page_caller(self, request: Request) -> Caller:
+        """The caller of an inbox page; without a valid cookie the login form answers."""
+        caller = self.from_cookie(request)
+        if caller is None:
+            had_cookie = INBOX_COOKIE in request.cookies
+            _log_refusal(request, "inbox cookie invalid" if had_cookie else "no inbox cookie")
+            raise LoginRequired("Your sign-in is no longer valid." if had_cookie else "")
+        return caller
+
+
+def _csrf_ok(given: str | None, cookie: str | None) -> bool:
+    return bool(given and cookie and hmac.compare_digest(given, csrf_token(cookie)))
+
+
+def check_csrf(given: str | None, caller: Caller) -> bool:
+    """True when a form's CSRF token matches the caller's inbox cookie."""
+    return _csrf_ok(given, caller.cookie)
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _log_refusal(request: Request, why: str) -> None:
+    peer = request.client.host if request.client else "-"
+    logger.warning("refused %s %s from %s: %s", request.method, request.url.path, peer, why)
