@@ -143,21 +143,20 @@ class BounceInbox:
         return verdict.reply
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        message = _inbound_message(session, envelope)
+        # The log reads the envelope: the row's attributes may be expired once committed.
+        peer, raw = describe_peer(session.peer), bytes(envelope.original_content or b"")
         try:
-            message_id = await self._store(message)
+            message_id = await self._store(_inbound_message(peer, envelope, raw))
         except Exception as exc:  # whatever the cause, the sender must keep the message
-            logger.error(
-                "could not store a message from %s: %s", message.peer, _describe_error(exc)
-            )
+            logger.error("could not store a message from %s: %s", peer, _describe_error(exc))
             return STORAGE_FAILED
         logger.info(
             "stored inbound message %d from %s: %d bytes, %d recipients, null sender: %s",
             message_id,
-            message.peer,
-            len(message.raw),
-            len(message.rcpt_tos),
-            message.mail_from == "",
+            peer,
+            len(raw),
+            len(envelope.rcpt_tos),
+            _sender(envelope) == "",
         )
         await self._notify(message_id)
         return f"250 2.0.0 OK queued as {message_id}"
@@ -247,11 +246,8 @@ class BounceListener:
         self._server = server
         self._inbox = inbox
         self._live = live
-
-    @property
-    def port(self) -> int:
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
+        self.port: int = server.sockets[0].getsockname()[1]
+        """The port listened on (the one picked by the system when asked for port 0)."""
 
     async def close(self) -> None:
         """Stop accepting, hang up on open sessions and let commits under way finish."""
@@ -308,10 +304,9 @@ async def start_bounce_listener(
         raise ConfigurationError(
             f"the bounce listener cannot listen on {host}:{port}: {exc.strerror}"
         ) from exc
-    logger.info(
-        "bounce listener on %s:%d for @%s", host, server.sockets[0].getsockname()[1], domain
-    )
-    return BounceListener(server, inbox, live)
+    listener = BounceListener(server, inbox, live)
+    logger.info("bounce listener on %s:%d for @%s", host, listener.port, domain)
+    return listener
 
 
 def describe_peer(peer: Any) -> str | None:
@@ -322,17 +317,21 @@ def describe_peer(peer: Any) -> str | None:
     return None if peer is None else ascii(peer)[:100]
 
 
-def _inbound_message(session: Session, envelope: Envelope) -> InboundMessage:
-    sender = envelope.mail_from or ""
+def _inbound_message(peer: str | None, envelope: Envelope, raw: bytes) -> InboundMessage:
     return InboundMessage(
         received_at=datetime.now(UTC),
-        peer=describe_peer(session.peer),
-        mail_from="" if sender == "<>" else sender,  # aiosmtpd renders the null path as "<>"
+        peer=peer,
+        mail_from=_sender(envelope),
         rcpt_tos=list(envelope.rcpt_tos),
-        raw=bytes(envelope.original_content or b""),
+        raw=raw,
         state=InboundState.PENDING.value,
         attempts=0,
     )
+
+
+def _sender(envelope: Envelope) -> str:
+    sender = envelope.mail_from or ""
+    return "" if sender == "<>" else sender  # aiosmtpd renders the null path as "<>"
 
 
 def _describe_error(exc: Exception) -> str:

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel, ConfigDict, Field
 
+from mailer.auth import Authenticator, Caller, log_auth_mode
 from mailer.bootstrap import Runtime
 from mailer.broker import AnyBroker
 from mailer.catalog import CATALOG
 from mailer.events import DeliveryStatus, TemplateName
+from mailer.inbox_api import inbox_api_router
+from mailer.inbox_page import add_inbox_page
 from mailer.intake import InvalidEvent, parse_event
+from mailer.render import default_templates_dir
 from mailer.store import repository
 from mailer.store.models import TemplateSetting
 
@@ -94,6 +98,10 @@ def create_api(runtime: Runtime) -> FastAPI:
         description="Send events become rendered, DKIM-signed emails with their PDF.",
     )
 
+    auth = Authenticator.from_settings(runtime.settings)
+    log_auth_mode(runtime.settings)
+    CallerOf = Annotated[Caller, Depends(auth.api_caller)]
+
     @app.exception_handler(RequestValidationError)
     async def _readable_422(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": jsonable_errors(exc.errors())})
@@ -105,21 +113,25 @@ def create_api(runtime: Runtime) -> FastAPI:
         return JSONResponse({"status": "ok" if ok else "starting"}, status_code=200 if ok else 503)
 
     @app.post("/api/send", status_code=202, response_model=Accepted, tags=["send"])
-    async def send(request: Request) -> Accepted:
+    async def send(request: Request, caller: CallerOf) -> Accepted:
         """Validate a send event and publish it on `mail.send` (same JSON as the broker takes)."""
         body = await request.body()
         try:
             event = parse_event(body)
         except InvalidEvent as invalid:
             raise HTTPException(status_code=422, detail=invalid.reason) from None
+        caller.scope(event.tenant)
         await runtime.publisher.publish_send(body)
         return Accepted(request_id=event.id, tenant=event.tenant)
 
     @app.get("/api/messages", response_model=MessageLog, tags=["messages"])
     async def messages(
-        tenant: TenantParam, request_id: Annotated[str, Query(min_length=1, max_length=200)]
+        tenant: TenantParam,
+        request_id: Annotated[str, Query(min_length=1, max_length=200)],
+        caller: CallerOf,
     ) -> MessageLog:
         """The stored log of one request: recipients now, and every status change."""
+        caller.scope(tenant)
         async with runtime.sessions() as session:
             stored = await repository.find_request(session, tenant, request_id)
             history = await repository.status_history(session, tenant, request_id)
@@ -138,17 +150,19 @@ def create_api(runtime: Runtime) -> FastAPI:
         )
 
     @app.get("/api/tenants/{tenant}/templates", tags=["templates"])
-    async def list_templates(tenant: str) -> list[TemplateSettingsView]:
+    async def list_templates(tenant: str, caller: CallerOf) -> list[TemplateSettingsView]:
         """Every catalog template with the tenant's overrides and the resulting behaviour."""
+        caller.scope(tenant)
         async with runtime.sessions() as session:
             overrides = {s.template: s for s in await repository.template_settings(session, tenant)}
         return [_template_view(name, overrides.get(name.value)) for name in CATALOG]
 
     @app.put("/api/tenants/{tenant}/templates/{template}", tags=["templates"])
     async def put_template(
-        tenant: str, template: TemplateName, body: TemplateSettingsBody
+        tenant: str, template: TemplateName, body: TemplateSettingsBody, caller: CallerOf
     ) -> TemplateSettingsView:
         """Switch a template on or off, or choose whether it attaches its PDF, for one tenant."""
+        caller.scope(tenant)
         async with runtime.sessions() as session:
             setting = await repository.template_setting(session, tenant, template.value)
             if setting is None:
@@ -163,7 +177,13 @@ def create_api(runtime: Runtime) -> FastAPI:
         """The AsyncAPI document of the broker contract (`mail.send`, `mail.status`)."""
         return JSONResponse(json.loads(asyncapi_document(runtime.broker)))
 
+    app.include_router(inbox_api_router(runtime.sessions, auth))
+    add_inbox_page(app, runtime.sessions, auth, default_templates_dir(), _now)
     return app
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def asyncapi_document(broker: AnyBroker) -> str:

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mailer.errors import ConfigurationError
@@ -34,6 +34,10 @@ MAX_TENANT_LENGTH = 100
 SHORT_TOKEN_LENGTH = 16
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+TenantQuery = Annotated[
+    str | None,
+    Query(max_length=MAX_TENANT_LENGTH, description="The firm; with a token, the token's own."),
+]
 _bearer = HTTPBearer(auto_error=False, description="The tenant's token from MAILER_API_TOKENS.")
 
 
@@ -143,12 +147,6 @@ def _tenant_error(message: str) -> dict[str, object]:
     return {"loc": ["query", "tenant"], "msg": message}
 
 
-def requested_tenant(request: Request) -> str | None:
-    """The tenant a request names in its path (`/tenants/{tenant}`) or query (`?tenant=`)."""
-    named = request.path_params.get("tenant") or request.query_params.get("tenant")
-    return str(named) if named is not None else None
-
-
 class Authenticator:
     """FastAPI dependencies that turn a request into a Caller (or a 401)."""
 
@@ -204,10 +202,11 @@ class Authenticator:
         self,
         request: Request,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        tenant: TenantQuery = None,
     ) -> str:
-        """The tenant an /api request acts for (from its path or query), checked against its token."""
+        """The tenant an /api request acts for (`?tenant=`), checked against its token."""
         caller = await self.api_caller(request, bearer)
-        return caller.scope(requested_tenant(request))
+        return caller.scope(tenant)
 
     async def page_caller(self, request: Request) -> Caller:
         """The caller of an inbox page; without a valid cookie the login form answers."""

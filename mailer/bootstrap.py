@@ -12,6 +12,8 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bounce.listener import start_bounce_listener
+from bounce.processor import InboundProcessor
 from consumers.send import register_send_consumer
 from mailer.broker import AnyBroker, BrokerPublisher, create_broker
 from mailer.compose import Composer, SenderIdentity
@@ -22,7 +24,7 @@ from mailer.errors import ConfigurationError
 from mailer.pdf_pool import PdfRenderer, harfbuzz_subset_available
 from mailer.render import EmailRenderer, default_templates_dir
 from mailer.retry import RetryPolicy
-from mailer.settings import Settings
+from mailer.settings import Settings, parse_listen
 from mailer.store.database import create_engine, migrate, session_factory
 from mailer.transport.base import Transport
 from mailer.transport.outbox import OutboxTransport
@@ -42,6 +44,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     publisher: BrokerPublisher
     dispatcher: Dispatcher | None = None
+    bounce_port: int | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def ready(self) -> bool:
@@ -84,8 +87,11 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, *, consume: bool) -> AsyncIterator[Runtime]:
-    """Start broker (embedded when unset), store and, with `consume`, the delivery side."""
+async def running(
+    settings: Settings, *, consume: bool, bounces: bool = False
+) -> AsyncIterator[Runtime]:
+    """Start broker (embedded when unset) and store; with `consume` the delivery side, with
+    `bounces` the bounce listener and the processing of what it receives."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
         broker_url = settings.broker_url
@@ -110,6 +116,8 @@ async def running(settings: Settings, *, consume: bool) -> AsyncIterator[Runtime
         else:
             await broker.connect()
         stack.push_async_callback(broker.stop)
+        if bounces:
+            await _start_bounce_side(runtime, stack)
         try:
             yield runtime
         finally:
@@ -157,6 +165,40 @@ async def _start_delivery(runtime: Runtime, stack: contextlib.AsyncExitStack) ->
     )
     await runtime.broker.start()
     runtime.tasks.append(asyncio.create_task(_schedule(dispatcher, settings.scheduler_interval)))
+
+
+async def _start_bounce_side(runtime: Runtime, stack: contextlib.AsyncExitStack) -> None:
+    settings = runtime.settings
+    processor = InboundProcessor(runtime.sessions, runtime.publisher)
+    wake_up = asyncio.Event()
+    host, port = parse_listen(settings.bounce_listen)
+    listener = await start_bounce_listener(
+        host=host,
+        port=port,
+        domain=settings.effective_bounce_domain,
+        sessions=runtime.sessions,
+        max_message_bytes=settings.bounce_max_message_bytes,
+        on_stored=lambda _inbound_id: wake_up.set(),
+    )
+    runtime.bounce_port = listener.port
+    stack.push_async_callback(listener.close)
+    runtime.tasks.append(asyncio.create_task(_process_inbound(processor, wake_up, settings)))
+
+
+async def _process_inbound(
+    processor: InboundProcessor, wake_up: asyncio.Event, settings: Settings
+) -> None:
+    """Parse and match what the listener stored, as soon as it arrives (and retry failures)."""
+    while True:
+        try:
+            handled = await processor.run_pending()
+        except Exception:  # a store outage must not end the loop; the next tick retries
+            logger.exception("inbound processing tick failed")
+            handled = 0
+        if not handled:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake_up.wait(), timeout=settings.scheduler_interval)
+            wake_up.clear()
 
 
 async def _schedule(dispatcher: Dispatcher, interval: float) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import uvicorn
 
+from bounce import cli as bounce_cli
 from consumers.send import register_send_consumer
 from mailer.api import asyncapi_document, create_api
 from mailer.bootstrap import running
@@ -59,6 +60,16 @@ def _parser() -> argparse.ArgumentParser:
     send = commands.add_parser("send", help="validate event files and publish them on mail.send")
     send.add_argument("files", nargs="+", type=Path, metavar="EVENT.json")
     send.set_defaults(command=_send)
+    listener = commands.add_parser(
+        "bounce-listener",
+        help="the bounce SMTP listener and the processing of what it receives, without the rest",
+    )
+    listener.set_defaults(command=_bounce_listener)
+    bounce = commands.add_parser("bounce", help="bounce tools")
+    bounce_tools = bounce.add_subparsers(required=True, metavar="TOOL")
+    parse = bounce_tools.add_parser("parse", help="parse bounce files, print JSON Lines")
+    parse.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    parse.set_defaults(command=_bounce_parse)
     asyncapi = commands.add_parser("asyncapi", help="print the AsyncAPI document of the contract")
     asyncapi.set_defaults(command=_asyncapi)
     database = commands.add_parser("migrate", help="bring the database schema up to date")
@@ -69,9 +80,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(settings: Settings, _args: argparse.Namespace) -> int:
-    async with running(settings, consume=True) as runtime:
+    async with running(settings, consume=True, bounces=True) as runtime:
         host, port = parse_listen(settings.http_listen)
         print(f"broker: {runtime.broker_url}  (also in {settings.data_dir / 'broker.url'})")
+        print(
+            f"bounce listener: {settings.bounce_listen}  (for @{settings.effective_bounce_domain})"
+        )
         print(f"HTTP API: http://{host}:{port}  (OpenAPI at /openapi.json)")
         if settings.relay_url is None:
             print(f"outbox: {settings.outbox_dir.resolve()}  (no MAILER_RELAY_URL set)")
@@ -99,6 +113,19 @@ async def _worker(settings: Settings, _args: argparse.Namespace) -> int:
         logger.info("worker started; stop with SIGTERM or Ctrl-C")
         await _until_signalled()
     return 0
+
+
+async def _bounce_listener(settings: Settings, _args: argparse.Namespace) -> int:
+    if settings.broker_url is None:
+        settings = settings.model_copy(update={"broker_url": _local_broker_url(settings)})
+    async with running(settings, consume=False, bounces=True):
+        logger.info("bounce listener started; stop with SIGTERM or Ctrl-C")
+        await _until_signalled()
+    return 0
+
+
+async def _bounce_parse(_settings: Settings, args: argparse.Namespace) -> int:
+    return bounce_cli.main([str(path) for path in args.files])
 
 
 async def _send(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+from sqlalchemy.sql.elements import ColumnElement
 
 from mailer.store.inbox_models import (
     BounceRecord,
@@ -122,17 +124,16 @@ async def soft_bounces_since(
 
 
 async def request_by_verp_token(session: AsyncSession, token: str) -> SendRequest | None:
-    query = select(SendRequest).where(SendRequest.verp_token == token)
-    return (await session.execute(query)).scalar_one_or_none()
+    """The message whose return path or X-Mailer-Ref carries `token` (tokens are unique)."""
+    return await _one_request(session, SendRequest.verp_token == token)
 
 
 async def request_by_message_id(
     session: AsyncSession, tenant: str, message_id: str
 ) -> SendRequest | None:
-    query = select(SendRequest).where(
-        SendRequest.tenant == tenant, SendRequest.message_id == message_id
+    return await _one_request(
+        session, SendRequest.tenant == tenant, SendRequest.message_id == message_id
     )
-    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def request_by_ref(session: AsyncSession, tenant: str, token: str) -> SendRequest | None:
@@ -155,7 +156,15 @@ async def latest_request_to(
         )
         .order_by(SendRequest.created_at.desc())
         .limit(1)
+        .options(selectinload(SendRequest.recipients))
     )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def _one_request(
+    session: AsyncSession, *conditions: ColumnElement[bool]
+) -> SendRequest | None:
+    query = select(SendRequest).where(*conditions).options(selectinload(SendRequest.recipients))
     return (await session.execute(query)).scalar_one_or_none()
 
 

@@ -33,6 +33,7 @@ def service(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("MAILER_")} | {
         "MAILER_DATA_DIR": str(tmp_path / "var"),
         "MAILER_HTTP_LISTEN": f"127.0.0.1:{port}",
+        "MAILER_BOUNCE_LISTEN": f"127.0.0.1:{free_port()}",
     }
     log = (tmp_path / "mailer.log").open("wb")
     process = subprocess.Popen([*MAILER, "run"], env=env, cwd=tmp_path, stdout=log, stderr=log)

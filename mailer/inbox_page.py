@@ -1,0 +1,389 @@
+"""The staff inbox page: threads, conversations, staff actions and deliverability charts."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlencode
+
+import jinja2
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mailer import inbox_queries as queries
+from mailer.auth import (
+    INBOX_COOKIE,
+    Authenticator,
+    Caller,
+    LoginRequired,
+    check_csrf,
+    csrf_token,
+    new_session_nonce,
+)
+from mailer.inbox_api import ThreadDetail, ThreadId
+from mailer.store.inbox_models import ThreadStatus
+
+PAGE_SIZE = 50
+MAX_FORM_BYTES = 64 * 1024
+COOKIE_MAX_AGE = 30 * 24 * 3600
+NOTICES = {"saved": "Saved.", "lifted": "Suppression lifted: this address will be mailed again."}
+
+
+class PageError(Exception):
+    """An inbox page that cannot be shown; answered with a readable HTML page."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _when(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
+
+
+def _environment(templates_dir: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir / "inbox"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = _when
+    env.filters["number"] = lambda n: f"{int(n):,}"
+    env.filters["px"] = lambda v: f"{float(v):.1f}".removesuffix(".0")
+    return env
+
+
+class InboxPage:
+    """Renders the inbox pages with strict security headers."""
+
+    def __init__(self, templates_dir: Path, auth: Authenticator) -> None:
+        self.env = _environment(templates_dir)
+        self.auth = auth
+
+    def render(
+        self, name: str, status: int = 200, *, caller: Caller | None = None, **context: Any
+    ) -> HTMLResponse:
+        nonce = secrets.token_urlsafe(16)
+        tenant = context.get("tenant")
+        new_cookie = None
+        if caller is not None and caller.cookie is None and self.auth.open:
+            new_cookie = new_session_nonce()
+        cookie = (caller.cookie if caller else None) or new_cookie
+        html = self.env.get_template(name).render(
+            nonce=nonce,
+            csrf=csrf_token(cookie) if cookie else "",
+            signed_in=caller is not None and caller.tenant is not None,
+            url=lambda path, **params: self.url(path, tenant, **params),
+            **context,
+        )
+        response = secure(HTMLResponse(html, status_code=status), nonce)
+        if new_cookie:
+            set_inbox_cookie(response, new_cookie, https=False)
+        return response
+
+    def url(self, path: str, tenant: str | None, **params: object) -> str:
+        """A link inside the inbox; open mode carries the tenant along, token mode needs not."""
+        query = {k: v for k, v in params.items() if v not in (None, "")}
+        if self.auth.open and tenant:
+            query = {"tenant": tenant, **query}
+        return f"{path}?{urlencode(query)}" if query else path
+
+    def redirect(self, path: str, tenant: str | None, **params: object) -> Response:
+        return secure(RedirectResponse(self.url(path, tenant, **params), status_code=303), "")
+
+
+def secure(response: Response, nonce: str) -> Response:
+    """No scripts, no foreign assets, no framing, nothing cached or leaked in referrers."""
+    style = f"'nonce-{nonce}'" if nonce else "'none'"
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src {style}; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def set_inbox_cookie(response: Response, value: str, *, https: bool) -> None:
+    response.set_cookie(
+        INBOX_COOKIE,
+        value,
+        max_age=COOKIE_MAX_AGE,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=https,
+    )
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An urlencoded form body (the pages post nothing else), first value of each field."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != (
+        "application/x-www-form-urlencoded"
+    ):
+        raise PageError(415, "The form was not sent as a web form.")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise PageError(413, "The form is too large.")
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {name: values[0] for name, values in fields.items()}
+
+
+def _scope(caller: Caller, tenant: str | None) -> str:
+    try:
+        return caller.scope(tenant)
+    except HTTPException as exc:
+        if exc.status_code == 403:
+            raise PageError(403, "You are signed in for another firm.") from None
+        raise PageError(422, "Which firm? Open the inbox with ?tenant=<firm>.") from None
+
+
+def _choice(value: str | None, allowed: Mapping[str, Any]) -> Any:
+    return allowed.get((value or "").strip().lower())
+
+
+def add_inbox_page(
+    app: FastAPI,
+    sessions: async_sessionmaker[AsyncSession],
+    auth: Authenticator,
+    templates_dir: Path,
+    clock: Callable[[], datetime],
+) -> None:
+    """Mount /inbox on the app, with its login form and readable error pages."""
+    page = InboxPage(templates_dir, auth)
+    router = APIRouter(prefix="/inbox", include_in_schema=False)
+    Staff = Annotated[Caller, Depends(auth.page_caller)]
+    statuses = {s.value: s for s in ThreadStatus}
+    bounce_filter = {"yes": True, "no": False}
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        return page.render("login.html", 401, message=exc.message, tenant=None)
+
+    @app.exception_handler(PageError)
+    async def _error(request: Request, exc: PageError) -> Response:
+        return page.render("error.html", exc.status, message=exc.message, tenant=None)
+
+    @router.get("/login")
+    async def login_form() -> Response:
+        if auth.open:
+            return page.redirect("/inbox", None)
+        return page.render("login.html", message="", tenant=None)
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        token = (await read_form(request)).get("token", "").strip()
+        if auth.open or auth.login(token) is None:
+            message = "That token is not valid." if token else "Please paste your token."
+            return page.render("login.html", 401, message=message, tenant=None)
+        response = page.redirect("/inbox", None)
+        set_inbox_cookie(response, token, https=request.url.scheme == "https")
+        return response
+
+    @router.post("/logout")
+    async def logout(request: Request, caller: Staff) -> Response:
+        if not check_csrf((await read_form(request)).get("csrf"), caller):
+            raise PageError(403, "This form has expired. Reload the page and try again.")
+        response = page.redirect("/inbox/login", None)
+        response.delete_cookie(INBOX_COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    @router.get("")
+    async def inbox(request: Request, caller: Staff) -> Response:
+        query = request.query_params
+        if caller.tenant is None and not (query.get("tenant") or "").strip():
+            return page.render("choose_tenant.html", caller=caller, tenant=None)
+        tenant = _scope(caller, query.get("tenant"))
+        status = _choice(query.get("status"), statuses)
+        has_bounce = _choice(query.get("bounce"), bounce_filter)
+        number = int(p) if (p := query.get("page", "1")).isdigit() and 0 < int(p) < 10**6 else 1
+        async with sessions() as session:
+            threads = await queries.list_threads(
+                session, tenant, status=status, has_bounce=has_bounce,
+                limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE,
+            )  # fmt: skip
+            stats = await queries.deliverability(session, tenant, today=clock().date())
+            suppressed, suppressed_total = await queries.list_suppressions(session, tenant)
+        return page.render(
+            "list.html",
+            caller=caller,
+            tenant=tenant,
+            threads=threads,
+            page_number=number,
+            page_size=PAGE_SIZE,
+            status=status.value if status else "",
+            bounce=query.get("bounce", "") if has_bounce is not None else "",
+            stats=stats,
+            daily=daily_chart(stats),
+            domains=domain_chart(stats),
+            suppressed=suppressed,
+            suppressed_total=suppressed_total,
+            explain=queries.explain_reason,
+            notice=NOTICES.get(query.get("done", "")),
+        )
+
+    @router.get("/threads/{thread_id}")
+    async def thread(request: Request, caller: Staff, thread_id: ThreadId) -> Response:
+        tenant = _scope(caller, request.query_params.get("tenant"))
+        async with sessions() as session:
+            found = await queries.get_thread(session, tenant, thread_id)
+            if found is None:
+                raise PageError(404, "There is no such conversation.")
+            detail = ThreadDetail.of(found)
+            bounced = {e.bounce.address for e in detail.entries if e.bounce and e.bounce.address}
+            suppressed = await queries.suppressions_for(session, tenant, bounced)
+        return page.render(
+            "thread.html",
+            caller=caller,
+            tenant=tenant,
+            thread=detail,
+            suppressed={row.address.lower(): row for row in suppressed},
+            statuses=list(ThreadStatus),
+            notice=NOTICES.get(request.query_params.get("done", "")),
+        )
+
+    @router.post("/threads/{thread_id}")
+    async def change_thread(request: Request, caller: Staff, thread_id: ThreadId) -> Response:
+        tenant = _scope(caller, request.query_params.get("tenant"))
+        form = await read_form(request)
+        if not check_csrf(form.get("csrf"), caller):
+            raise PageError(403, "This form has expired. Reload the page and try again.")
+        action = form.get("action", "")
+        if action == "status" and form.get("status") not in statuses:
+            raise PageError(422, "Choose open, pending or closed.")
+        if action == "note" and not form.get("note", "").strip():
+            raise PageError(422, "The note is empty.")
+        if action not in ("status", "assign", "note"):
+            raise PageError(422, "Unknown action.")
+        if len(form.get("assignee", "")) > 200 or len(form.get("author", "")) > 200:
+            raise PageError(422, "Names are limited to 200 characters.")
+        change = queries.ThreadChange(
+            status=statuses.get(form.get("status", "")) if action == "status" else None,
+            assign=action == "assign",
+            assignee=form.get("assignee"),
+            note=form.get("note", "")[:20_000] if action == "note" else None,
+            author=form.get("author"),
+        )
+        async with sessions() as session:
+            changed = await queries.update_thread(session, tenant, thread_id, change, clock())
+        if changed is None:
+            raise PageError(404, "There is no such conversation.")
+        return page.redirect(f"/inbox/threads/{thread_id}", tenant, done="saved")
+
+    @router.post("/suppressions/lift")
+    async def lift(request: Request, caller: Staff) -> Response:
+        tenant = _scope(caller, request.query_params.get("tenant"))
+        form = await read_form(request)
+        if not check_csrf(form.get("csrf"), caller):
+            raise PageError(403, "This form has expired. Reload the page and try again.")
+        address = form.get("address", "").strip()
+        async with sessions() as session:
+            lifted = await queries.lift_suppression(
+                session, tenant, address[:320], author=form.get("author"), now=clock()
+            )
+        if lifted is None:
+            raise PageError(404, "This address is not suppressed (any more).")
+        back = form.get("thread", "")
+        if back.isdigit() and 0 < int(back) < 2**31:
+            return page.redirect(f"/inbox/threads/{int(back)}", tenant, done="lifted")
+        return page.redirect("/inbox", tenant, done="lifted")
+
+    app.include_router(router)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A rectangle or a label of a chart, in SVG user units."""
+
+    x: float
+    y: float
+    width: float = 0
+    height: float = 0
+    kind: str = ""
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    bars: list[Mark]
+    labels: list[Mark]
+    grid: list[Mark]
+
+
+def nice_top(peak: float, steps: int = 4) -> tuple[float, float]:
+    """An axis maximum at or above `peak` made of `steps` round steps (1, 2 or 5 x 10^n)."""
+    step = 10 ** math.floor(math.log10(peak / steps)) if peak > 0 else 1.0
+    step = next(m * step for m in (1, 2, 5, 10) if m * step * steps >= peak)
+    return step * math.ceil(peak / step - 1e-9) if peak > 0 else step * steps, step
+
+
+def daily_chart(stats: queries.Deliverability, width: int = 640, height: int = 260) -> Chart:
+    """Stacked bars per day (sent, hard, soft, suppressed) with a y axis and weekly day labels."""
+    left, right, top, bottom = 52, 8, 12, 34
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak, step = nice_top(max((day.total for day in stats.days), default=0))
+    slot = plot_w / max(len(stats.days), 1)
+    bars, labels, grid = [], [], []
+    for tick in range(round(peak / step) + 1):
+        y = top + plot_h - tick * step / peak * plot_h
+        grid.append(Mark(left, y, plot_w))
+        labels.append(Mark(left - 8, y + 4, kind="y", text=f"{tick * step:,.0f}"))
+    for index, day in enumerate(stats.days):
+        x, y = left + index * slot + slot * 0.15, top + plot_h
+        when = day.day.strftime("%d %b")
+        for kind, count in (("sent", day.sent), ("hard", day.hard), ("soft", day.soft),
+                            ("suppressed", day.suppressed)):  # fmt: skip
+            if count:
+                h = max(count / peak * plot_h, 2.0)
+                y -= h
+                bars.append(Mark(x, y, slot * 0.7, h, kind, f"{when}: {count:,} {LEGEND[kind]}"))
+        summary = f"{when}: sent {day.sent:,}, hard bounced {day.hard:,}, soft bounced " \
+            f"{day.soft:,}, suppressed {day.suppressed:,}"
+        bars.append(Mark(left + index * slot, top, slot, plot_h, "hover", summary))
+        if (len(stats.days) - 1 - index) % 7 == 0:
+            labels.append(Mark(x + slot * 0.35, height - 12, kind="x", text=when))
+    return Chart(width, height, bars, labels, grid)
+
+
+def domain_chart(stats: queries.Deliverability, width: int = 520) -> Chart:
+    """One horizontal bar per domain: its bounce rate, split into hard and soft."""
+    left, right, row, top = 150, 112, 28, 8
+    plot_w = width - left - right
+    rates = [d.bounced / d.sent for d in stats.domains if d.sent]
+    peak, step = nice_top(min(max(rates, default=0.0), 1.0) or 0.01)
+    height = top + row * len(stats.domains) + 26
+    bars, labels, grid = [], [], []
+    for tick in range(round(peak / step) + 1):
+        x = left + tick * step / peak * plot_w
+        grid.append(Mark(x, top, 0, row * len(stats.domains)))
+        labels.append(Mark(x, height - 8, kind="x", text=f"{tick * step:.0%}"))
+    for index, domain in enumerate(stats.domains):
+        y = top + index * row
+        name = domain.domain if len(domain.domain) <= 22 else domain.domain[:21] + "\u2026"
+        labels.append(Mark(left - 8, y + row / 2 + 4, kind="y", text=name))
+        bars.append(Mark(left, y + 6, plot_w, row - 12, "track", domain.domain))
+        x = float(left)
+        for kind, count in (("hard", domain.hard), ("soft", domain.soft)):
+            if count and domain.sent:
+                w = min(count / domain.sent / peak * plot_w, left + plot_w - x)
+                bars.append(Mark(x, y + 6, w, row - 12, kind, f"{domain.domain}: {count:,} {kind}"))
+                x += w
+        rate = f"{domain.rate:.1%}" if domain.rate is not None else "nothing sent"
+        text = f"{rate}  ({domain.bounced:,} of {domain.sent:,})"
+        labels.append(Mark(left + plot_w + 8, y + row / 2 + 4, kind="value", text=text))
+    return Chart(width, height, bars, labels, grid)
+
+
+LEGEND = {"sent": "sent", "hard": "hard bounced", "soft": "soft bounced", "suppressed": "suppressed"}
