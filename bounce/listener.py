@@ -135,7 +135,7 @@ class BounceInbox:
         verdict = judge_recipient(address, self.domain)
         if verdict.mailbox is None:
             logger.info(
-                "refused a recipient from %s: %s", describe_peer(session.peer), verdict.reply
+                "refused a recipient from %s: %s", _describe_peer(session.peer), verdict.reply
             )
             return verdict.reply
         envelope.rcpt_tos.append(verdict.mailbox)
@@ -144,7 +144,7 @@ class BounceInbox:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         # The log reads the envelope: the row's attributes may be expired once committed.
-        peer, raw = describe_peer(session.peer), bytes(envelope.original_content or b"")
+        peer, raw = _describe_peer(session.peer), bytes(envelope.original_content or b"")
         try:
             message_id = await self._store(_inbound_message(peer, envelope, raw))
         except Exception as exc:  # whatever the cause, the sender must keep the message
@@ -168,10 +168,14 @@ class BounceInbox:
 
     async def _store(self, message: InboundMessage) -> int:
         # Shielded: a hang-up or timeout mid-commit must not leave the commit half done.
-        task = asyncio.ensure_future(self._insert(message))
+        task = asyncio.create_task(self._insert(message))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(_log_abandoned_store)
+            raise
 
     async def _insert(self, message: InboundMessage) -> int:
         async with self._sessions() as session:
@@ -228,7 +232,7 @@ class _BounceSMTP(SMTP):
 
     def _session_expired(self) -> None:
         assert self.session is not None
-        logger.info("session of %s reached its deadline", describe_peer(self.session.peer))
+        logger.info("session of %s reached its deadline", _describe_peer(self.session.peer))
         self.hang_up()
 
     async def smtp_RCPT(self, arg: str | None) -> None:
@@ -248,6 +252,11 @@ class BounceListener:
         self._live = live
         self.port: int = server.sockets[0].getsockname()[1]
         """The port listened on (the one picked by the system when asked for port 0)."""
+
+    @property
+    def open_sessions(self) -> int:
+        """SMTP sessions connected right now."""
+        return len(self._live)
 
     async def close(self) -> None:
         """Stop accepting, hang up on open sessions and let commits under way finish."""
@@ -309,7 +318,7 @@ async def start_bounce_listener(
     return listener
 
 
-def describe_peer(peer: Any) -> str | None:
+def _describe_peer(peer: Any) -> str | None:
     """`host:port` (`[v6]:port`) of a session's peer, for the log and the stored row."""
     if isinstance(peer, tuple) and len(peer) >= 2:
         host, port = str(peer[0]), peer[1]
@@ -334,7 +343,19 @@ def _sender(envelope: Envelope) -> str:
     return "" if sender == "<>" else sender  # aiosmtpd renders the null path as "<>"
 
 
-def _describe_error(exc: Exception) -> str:
+def _log_abandoned_store(task: asyncio.Task[int]) -> None:
+    if task.cancelled():
+        return
+    if (exc := task.exception()) is not None:
+        logger.warning("a message whose session ended was not stored: %s", _describe_error(exc))
+    else:
+        logger.warning(
+            "stored inbound message %d after its session ended: expect the sender to resend it",
+            task.result(),
+        )
+
+
+def _describe_error(exc: BaseException) -> str:
     # Never str(exc) of a SQLAlchemy error: it quotes the statement's parameters (the message).
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         return f"{type(exc.orig).__name__}: {ascii(str(exc.orig))[:200]}"
@@ -342,7 +363,19 @@ def _describe_error(exc: Exception) -> str:
 
 
 def _quiet_aiosmtpd_log() -> None:
-    # aiosmtpd logs every command (recipients included) at INFO and message lines at DEBUG.
+    # aiosmtpd logs every command (recipients included) at INFO, message lines at DEBUG, and
+    # unknown verbs as received at WARNING.
     library_log = logging.getLogger("mail.log")
     if library_log.level < logging.WARNING:
         library_log.setLevel(logging.WARNING)
+    if not any(isinstance(known, _EscapeArguments) for known in library_log.filters):
+        library_log.addFilter(_EscapeArguments())
+
+
+class _EscapeArguments(logging.Filter):
+    """Shows string arguments of log records escaped, so clients cannot forge log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(ascii(arg) if isinstance(arg, str) else arg for arg in record.args)
+        return True

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bounce import BouncedRecipient, BounceKind, ParsedBounce, parse_bounce
+from bounce import BouncedRecipient, BounceKind, ParsedBounce, Reason, parse_bounce
 from bounce.summary import InboundSummary, summarize
 from mailer.events import DeliveryStatus, StatusEvent
 from mailer.store import inbox_repository as inbox
@@ -33,6 +33,7 @@ MATCH_WINDOW = timedelta(days=30)
 SOFT_BOUNCE_WINDOW = timedelta(days=7)
 SOFT_BOUNCES_TO_SUPPRESS = 3
 _ADDRESS = re.compile(r"^(bounces|forward|reply)\+([a-z0-9]+)@", re.I)
+_NOT_FAILURES = {"delayed", "delivered", "relayed", "expanded"}
 _DIRECTION = {
     BounceKind.DSN: EntryDirection.BOUNCE,
     BounceKind.FEEDBACK: EntryDirection.FEEDBACK,
@@ -165,11 +166,10 @@ class InboundProcessor:
         now = self._clock()
         summary = summarize(message.raw)
         thread = match.thread or await self._thread_for(session, match.tenant, match.request, now)
-        direction = _DIRECTION[parsed.kind] if parsed.is_bounce or parsed.kind != BounceKind.DSN else EntryDirection.REPLY
-        recipients = list(parsed.recipients) if direction is EntryDirection.BOUNCE else []
-        if direction is EntryDirection.BOUNCE and not recipients and match.request is not None:
-            recipients = _sole_recipient(match.request, parsed)
-        inbox.add_entry(session, thread, _entry(message, summary, direction, match.request, now, recipients))
+        direction = _DIRECTION[parsed.kind]
+        recipients = _bounced_recipients(parsed, match.request)
+        entry = _entry(message, summary, direction, match.request, now, recipients)
+        inbox.add_entry(session, thread, entry)
         statuses: list[StatusEvent] = []
         for bounced in recipients:
             statuses += await self._record_bounce(session, message, match, bounced, now)
@@ -201,7 +201,7 @@ class InboundProcessor:
                 hard=bounced.hard,
                 reason=bounced.reason.value,
                 status=bounced.status,
-                reply_code=bounced.reply_code,
+                reply_code=_reply_code(bounced),
                 diagnostic=bounced.diagnostic,
                 send_request_id=request.id if request else None,
                 inbound_id=message.id,
@@ -214,7 +214,9 @@ class InboundProcessor:
             _mark_recipient(request, bounced, now)
         if await self._should_suppress(session, tenant, bounced, now):
             detail = f"{bounced.reason.value}: {bounced.diagnostic or bounced.status or ''}".strip()
-            if await inbox.suppress(session, tenant, bounced.address, bounced.reason.value, detail, now):
+            if await inbox.suppress(
+                session, tenant, bounced.address, bounced.reason.value, detail, now
+            ):
                 logger.info("suppressed an address of tenant %s after a %s bounce", tenant,
                             "hard" if bounced.hard else "repeated soft")  # fmt: skip
         repository.add_status_records(session, statuses)
@@ -225,7 +227,9 @@ class InboundProcessor:
     ) -> bool:
         if bounced.hard:
             return True
-        recent = await inbox.soft_bounces_since(session, tenant, bounced.address, now - SOFT_BOUNCE_WINDOW)
+        recent = await inbox.soft_bounces_since(
+            session, tenant, bounced.address, now - SOFT_BOUNCE_WINDOW
+        )
         return recent >= SOFT_BOUNCES_TO_SUPPRESS
 
     async def _record_failure(self, inbound_id: int, exc: Exception) -> None:
@@ -249,11 +253,17 @@ def _routes(rcpt_tos: Sequence[str]) -> list[Route]:
     return routes
 
 
-def _sole_recipient(request: SendRequest, parsed: ParsedBounce) -> list[BouncedRecipient]:
-    """A bounce to a message's own return path that names no recipient: the message had one."""
-    if len(request.recipients) != 1:
+def _bounced_recipients(
+    parsed: ParsedBounce, request: SendRequest | None
+) -> list[BouncedRecipient]:
+    """The recipients a DSN reports as failed (a delay or relay notice is not a bounce)."""
+    if parsed.kind is not BounceKind.DSN or not parsed.is_bounce:
         return []
-    return [parsed.unnamed_recipient(request.recipients[0].address)]
+    failed = [r for r in parsed.recipients if r.action.lower() not in _NOT_FAILURES]
+    if failed or parsed.recipients or request is None or len(request.recipients) != 1:
+        return failed
+    # A bounce to a message's own return path that names no recipient: it had only one.
+    return [BouncedRecipient(request.recipients[0].address, Reason.UNDEFINED, False, "failed")]
 
 
 def _entry(
@@ -274,7 +284,9 @@ def _entry(
         message_id=None,
         send_request_id=request.id if request else None,
         inbound_id=message.id,
-        details={"bounces": [_bounce_details(bounced) for bounced in recipients]} if recipients else {},
+        details={"bounces": [_bounce_details(bounced) for bounced in recipients]}
+        if recipients
+        else {},
     )
 
 
@@ -284,7 +296,7 @@ def _bounce_details(bounced: BouncedRecipient) -> dict[str, object]:
         "reason": bounced.reason.value,
         "hard": bounced.hard,
         "status": bounced.status,
-        "reply_code": bounced.reply_code,
+        "reply_code": _reply_code(bounced),
         "diagnostic": bounced.diagnostic,
     }
 
@@ -296,7 +308,7 @@ def _bounced_status(request: SendRequest, bounced: BouncedRecipient, now: dateti
         message_id=request.message_id,
         recipient=bounced.address,
         status=DeliveryStatus.BOUNCED,
-        smtp_code=bounced.reply_code,
+        smtp_code=_reply_code(bounced),
         enhanced_status=bounced.status,
         detail=bounced.diagnostic,
         reason=bounced.reason.value,
@@ -305,9 +317,14 @@ def _bounced_status(request: SendRequest, bounced: BouncedRecipient, now: dateti
     )
 
 
+def _reply_code(bounced: BouncedRecipient) -> int | None:
+    code = bounced.reply_code
+    return int(code) if code and code.isdigit() else None
+
+
 def _mark_recipient(request: SendRequest, bounced: BouncedRecipient, now: datetime) -> None:
     for recipient in request.recipients:
         if recipient.address.lower() == bounced.address.lower():
             recipient.status, recipient.updated_at = DeliveryStatus.BOUNCED.value, now
-            recipient.smtp_code, recipient.enhanced_status = bounced.reply_code, bounced.status
+            recipient.smtp_code, recipient.enhanced_status = _reply_code(bounced), bounced.status
             recipient.detail = bounced.diagnostic

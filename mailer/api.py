@@ -6,13 +6,13 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailer.auth import Authenticator, Caller, log_auth_mode
+from mailer.auth import ApiCaller, Authenticator, log_auth_mode
 from mailer.bootstrap import Runtime
 from mailer.broker import AnyBroker
 from mailer.catalog import CATALOG
@@ -99,8 +99,8 @@ def create_api(runtime: Runtime) -> FastAPI:
     )
 
     auth = Authenticator.from_settings(runtime.settings)
+    auth.install(app)
     log_auth_mode(runtime.settings)
-    CallerOf = Annotated[Caller, Depends(auth.api_caller)]
 
     @app.exception_handler(RequestValidationError)
     async def _readable_422(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -113,7 +113,7 @@ def create_api(runtime: Runtime) -> FastAPI:
         return JSONResponse({"status": "ok" if ok else "starting"}, status_code=200 if ok else 503)
 
     @app.post("/api/send", status_code=202, response_model=Accepted, tags=["send"])
-    async def send(request: Request, caller: CallerOf) -> Accepted:
+    async def send(request: Request, caller: ApiCaller) -> Accepted:
         """Validate a send event and publish it on `mail.send` (same JSON as the broker takes)."""
         body = await request.body()
         try:
@@ -128,7 +128,7 @@ def create_api(runtime: Runtime) -> FastAPI:
     async def messages(
         tenant: TenantParam,
         request_id: Annotated[str, Query(min_length=1, max_length=200)],
-        caller: CallerOf,
+        caller: ApiCaller,
     ) -> MessageLog:
         """The stored log of one request: recipients now, and every status change."""
         caller.scope(tenant)
@@ -150,7 +150,7 @@ def create_api(runtime: Runtime) -> FastAPI:
         )
 
     @app.get("/api/tenants/{tenant}/templates", tags=["templates"])
-    async def list_templates(tenant: str, caller: CallerOf) -> list[TemplateSettingsView]:
+    async def list_templates(tenant: str, caller: ApiCaller) -> list[TemplateSettingsView]:
         """Every catalog template with the tenant's overrides and the resulting behaviour."""
         caller.scope(tenant)
         async with runtime.sessions() as session:
@@ -159,7 +159,7 @@ def create_api(runtime: Runtime) -> FastAPI:
 
     @app.put("/api/tenants/{tenant}/templates/{template}", tags=["templates"])
     async def put_template(
-        tenant: str, template: TemplateName, body: TemplateSettingsBody, caller: CallerOf
+        tenant: str, template: TemplateName, body: TemplateSettingsBody, caller: ApiCaller
     ) -> TemplateSettingsView:
         """Switch a template on or off, or choose whether it attaches its PDF, for one tenant."""
         caller.scope(tenant)
@@ -177,12 +177,13 @@ def create_api(runtime: Runtime) -> FastAPI:
         """The AsyncAPI document of the broker contract (`mail.send`, `mail.status`)."""
         return JSONResponse(json.loads(asyncapi_document(runtime.broker)))
 
-    app.include_router(inbox_api_router(runtime.sessions, auth))
+    app.include_router(inbox_api_router(runtime.sessions, _now))
     add_inbox_page(app, runtime.sessions, auth, default_templates_dir(), _now)
     return app
 
 
 def _now() -> datetime:
+    """The inbox's clock (tests replace it to pin "today")."""
     return datetime.now(UTC)
 
 

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mailer.errors import ConfigurationError
@@ -17,12 +17,17 @@ from mailer.settings import Settings, parse_listen
 
 __all__ = [
     "INBOX_COOKIE",
+    "ApiCaller",
+    "ApiTenant",
     "Authenticator",
     "Caller",
     "LoginRequired",
+    "PageCaller",
     "TokenTable",
+    "check_csrf",
     "csrf_token",
     "log_auth_mode",
+    "new_session_nonce",
     "parse_tokens",
 ]
 
@@ -50,6 +55,7 @@ class TokenTable:
     """Tenants and the digests of their tokens; a tenant may hold several (for rotation)."""
 
     entries: tuple[tuple[str, bytes], ...] = ()
+    weak: frozenset[str] = frozenset()  # tenants with a token shorter than SHORT_TOKEN_LENGTH
 
     @property
     def open(self) -> bool:
@@ -68,6 +74,7 @@ class TokenTable:
 def parse_tokens(value: str | None) -> TokenTable:
     """`tenant:token,tenant:token` -> a TokenTable; errors never echo a token."""
     entries: list[tuple[str, bytes]] = []
+    weak: set[str] = set()
     for position, item in enumerate((value or "").split(","), start=1):
         if not item.strip():
             continue
@@ -79,9 +86,9 @@ def parse_tokens(value: str | None) -> TokenTable:
         if any(hmac.compare_digest(_digest(token), digest) for _, digest in entries):
             raise ConfigurationError(f"MAILER_API_TOKENS entry {position} repeats a token")
         if len(token) < SHORT_TOKEN_LENGTH:
-            logger.warning("the API token of tenant %r is shorter than 16 characters", tenant)
+            weak.add(tenant)
         entries.append((tenant, _digest(token)))
-    return TokenTable(tuple(entries))
+    return TokenTable(tuple(entries), frozenset(weak))
 
 
 def csrf_token(cookie_value: str) -> str:
@@ -100,6 +107,8 @@ def log_auth_mode(settings: Settings) -> None:
     if not table.open:
         tenants = len({tenant for tenant, _ in table.entries})
         logger.info("HTTP API and inbox require bearer tokens (%d tenant(s))", tenants)
+        for tenant in sorted(table.weak):
+            logger.warning("the API token of tenant %r is shorter than 16 characters", tenant)
         return
     host, _port = parse_listen(settings.http_listen)
     level = logging.WARNING if host in LOOPBACK_HOSTS else logging.ERROR
@@ -148,7 +157,7 @@ def _tenant_error(message: str) -> dict[str, object]:
 
 
 class Authenticator:
-    """FastAPI dependencies that turn a request into a Caller (or a 401)."""
+    """Turns a request into a Caller (or a 401); create_api installs one on the app."""
 
     def __init__(self, tokens: TokenTable) -> None:
         self.tokens = tokens
@@ -162,6 +171,10 @@ class Authenticator:
     def open(self) -> bool:
         return self.tokens.open
 
+    def install(self, app: FastAPI) -> None:
+        """Make this the authenticator of the dependencies below for `app`."""
+        app.state.authenticator = self
+
     def login(self, token: str) -> str | None:
         """The tenant of a token typed into the login form."""
         return self.tokens.tenant_for(token.strip()) if token.strip() else None
@@ -174,11 +187,7 @@ class Authenticator:
         tenant = self.tokens.tenant_for(cookie) if cookie else None
         return Caller(tenant, cookie) if tenant else None
 
-    async def api_caller(
-        self,
-        request: Request,
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Caller:
+    def api_caller(self, request: Request, bearer: HTTPAuthorizationCredentials | None) -> Caller:
         """The caller of an /api request: bearer token first, else the inbox cookie."""
         if self.open:
             return Caller(None)
@@ -190,7 +199,8 @@ class Authenticator:
             return Caller(tenant)
         caller = self.from_cookie(request)
         if caller is None:
-            _log_refusal(request, "no token" if INBOX_COOKIE not in request.cookies else "bad cookie")
+            why = "bad inbox cookie" if INBOX_COOKIE in request.cookies else "no token"
+            _log_refusal(request, why)
             raise _unauthorized("a bearer token is required (Authorization: Bearer <token>)")
         if request.method not in _SAFE_METHODS and not _csrf_ok(
             request.headers.get(CSRF_HEADER), caller.cookie
@@ -198,17 +208,7 @@ class Authenticator:
             raise HTTPException(403, f"cookie-authenticated changes need the {CSRF_HEADER} header")
         return caller
 
-    async def api_tenant(
-        self,
-        request: Request,
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-        tenant: TenantQuery = None,
-    ) -> str:
-        """The tenant an /api request acts for (`?tenant=`), checked against its token."""
-        caller = await self.api_caller(request, bearer)
-        return caller.scope(tenant)
-
-    async def page_caller(self, request: Request) -> Caller:
+    def page_caller(self, request: Request) -> Caller:
         """The caller of an inbox page; without a valid cookie the login form answers."""
         caller = self.from_cookie(request)
         if caller is None:
@@ -216,6 +216,41 @@ class Authenticator:
             _log_refusal(request, "inbox cookie invalid" if had_cookie else "no inbox cookie")
             raise LoginRequired("Your sign-in is no longer valid." if had_cookie else "")
         return caller
+
+
+def authenticator(request: Request) -> Authenticator:
+    """The app's Authenticator (see Authenticator.install)."""
+    found = getattr(request.app.state, "authenticator", None)
+    if not isinstance(found, Authenticator):
+        raise RuntimeError("no Authenticator installed on this app")
+    return found
+
+
+async def api_caller(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """Dependency: who calls this /api endpoint (401 without a valid token)."""
+    return authenticator(request).api_caller(request, bearer)
+
+
+async def api_tenant(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    tenant: TenantQuery = None,
+) -> str:
+    """Dependency: the tenant an /api request acts for (`?tenant=`), checked against its token."""
+    return authenticator(request).api_caller(request, bearer).scope(tenant)
+
+
+async def page_caller(request: Request) -> Caller:
+    """Dependency: who looks at this inbox page (the login form answers otherwise)."""
+    return authenticator(request).page_caller(request)
+
+
+ApiCaller = Annotated[Caller, Depends(api_caller)]
+ApiTenant = Annotated[str, Depends(api_tenant)]
+PageCaller = Annotated[Caller, Depends(page_caller)]
 
 
 def _csrf_ok(given: str | None, cookie: str | None) -> bool:

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailer import inbox_queries as queries
-from mailer.auth import Authenticator
+from mailer.auth import ApiTenant
 from mailer.store.inbox_models import (
     EntryDirection,
     Suppression,
@@ -232,17 +232,15 @@ def _now() -> datetime:
 
 def inbox_api_router(
     sessions: async_sessionmaker[AsyncSession],
-    auth: Authenticator,
     clock: Callable[[], datetime] = _now,
 ) -> APIRouter:
     """The JSON API of the inbox; every query runs for the caller's tenant only."""
     router = APIRouter(prefix="/api", tags=["inbox"])
-    Tenant = Annotated[str, Depends(auth.api_tenant)]
     not_found = "no such thread"  # the same for another tenant's id: existence is not revealed
 
     @router.get("/threads", response_model=ThreadList)
     async def threads(
-        tenant: Tenant,
+        tenant: ApiTenant,
         status: Annotated[ThreadStatus | None, Query(description="Only this status.")] = None,
         has_bounce: Annotated[bool | None, Query(description="Only with/without bounces.")] = None,
         limit: Limit = 50,
@@ -257,7 +255,7 @@ def inbox_api_router(
         return ThreadList(items=items, total=page.total, limit=limit, offset=offset)
 
     @router.get("/threads/{thread_id}", response_model=ThreadDetail)
-    async def thread(tenant: Tenant, thread_id: ThreadId) -> ThreadDetail:
+    async def thread(tenant: ApiTenant, thread_id: ThreadId) -> ThreadDetail:
         """One thread with its conversation; bounces explained in plain words."""
         async with sessions() as session:
             found = await queries.get_thread(session, tenant, thread_id)
@@ -266,17 +264,23 @@ def inbox_api_router(
         return ThreadDetail.of(found)
 
     @router.patch("/threads/{thread_id}", response_model=ThreadDetail)
-    async def patch_thread(tenant: Tenant, thread_id: ThreadId, body: ThreadPatch) -> ThreadDetail:
+    async def patch_thread(
+        tenant: ApiTenant, thread_id: ThreadId, body: ThreadPatch
+    ) -> ThreadDetail:
         """Change status or assignee, or add a note."""
         async with sessions() as session:
             found = await queries.update_thread(session, tenant, thread_id, body.change(), clock())
         if found is None:
             raise HTTPException(404, not_found)
-        logger.info("thread %d of %s changed (%s)", thread_id, tenant, sorted(body.model_fields_set))
+        logger.info(
+            "thread %d of %s changed (%s)", thread_id, tenant, sorted(body.model_fields_set)
+        )
         return ThreadDetail.of(found)
 
     @router.get("/suppressions", response_model=SuppressionList)
-    async def suppressions(tenant: Tenant, limit: Limit = 100, offset: Offset = 0) -> SuppressionList:
+    async def suppressions(
+        tenant: ApiTenant, limit: Limit = 100, offset: Offset = 0
+    ) -> SuppressionList:
         """Addresses the tenant does not mail, newest first."""
         async with sessions() as session:
             rows, total = await queries.list_suppressions(
@@ -287,7 +291,7 @@ def inbox_api_router(
 
     @router.delete("/suppressions", response_model=LiftedSuppression)
     async def lift(
-        tenant: Tenant,
+        tenant: ApiTenant,
         address: Annotated[str, Query(min_length=3, max_length=320, description="The address.")],
         author: Annotated[str | None, Query(max_length=200, description="Who lifts it.")] = None,
     ) -> LiftedSuppression:
@@ -304,7 +308,7 @@ def inbox_api_router(
         )
 
     @router.get("/deliverability", response_model=DeliverabilityView)
-    async def stats(tenant: Tenant) -> DeliverabilityView:
+    async def stats(tenant: ApiTenant) -> DeliverabilityView:
         """Sent, bounced and suppressed per day, and bounce rates of the busiest domains."""
         async with sessions() as session:
             found = await queries.deliverability(session, tenant, today=clock().date())

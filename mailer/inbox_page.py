@@ -8,11 +8,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import jinja2
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,11 +22,13 @@ from mailer.auth import (
     Authenticator,
     Caller,
     LoginRequired,
+    PageCaller,
     check_csrf,
     csrf_token,
     new_session_nonce,
 )
 from mailer.inbox_api import ThreadDetail, ThreadId
+from mailer.store import inbox_repository
 from mailer.store.inbox_models import ThreadStatus
 
 PAGE_SIZE = 50
@@ -69,8 +71,8 @@ class InboxPage:
         self.auth = auth
 
     def render(
-        self, name: str, status: int = 200, *, caller: Caller | None = None, **context: Any
-    ) -> HTMLResponse:
+        self, name: str, code: int = 200, *, caller: Caller | None = None, **context: Any
+    ) -> Response:
         nonce = secrets.token_urlsafe(16)
         tenant = context.get("tenant")
         new_cookie = None
@@ -84,7 +86,7 @@ class InboxPage:
             url=lambda path, **params: self.url(path, tenant, **params),
             **context,
         )
-        response = secure(HTMLResponse(html, status_code=status), nonce)
+        response = secure(HTMLResponse(html, status_code=code), nonce)
         if new_cookie:
             set_inbox_cookie(response, new_cookie, https=False)
         return response
@@ -162,7 +164,6 @@ def add_inbox_page(
     """Mount /inbox on the app, with its login form and readable error pages."""
     page = InboxPage(templates_dir, auth)
     router = APIRouter(prefix="/inbox", include_in_schema=False)
-    Staff = Annotated[Caller, Depends(auth.page_caller)]
     statuses = {s.value: s for s in ThreadStatus}
     bounce_filter = {"yes": True, "no": False}
 
@@ -183,7 +184,9 @@ def add_inbox_page(
     @router.post("/login")
     async def login(request: Request) -> Response:
         token = (await read_form(request)).get("token", "").strip()
-        if auth.open or auth.login(token) is None:
+        if auth.open:
+            return page.redirect("/inbox", None)
+        if auth.login(token) is None:
             message = "That token is not valid." if token else "Please paste your token."
             return page.render("login.html", 401, message=message, tenant=None)
         response = page.redirect("/inbox", None)
@@ -191,7 +194,7 @@ def add_inbox_page(
         return response
 
     @router.post("/logout")
-    async def logout(request: Request, caller: Staff) -> Response:
+    async def logout(request: Request, caller: PageCaller) -> Response:
         if not check_csrf((await read_form(request)).get("csrf"), caller):
             raise PageError(403, "This form has expired. Reload the page and try again.")
         response = page.redirect("/inbox/login", None)
@@ -199,7 +202,7 @@ def add_inbox_page(
         return response
 
     @router.get("")
-    async def inbox(request: Request, caller: Staff) -> Response:
+    async def inbox(request: Request, caller: PageCaller) -> Response:
         query = request.query_params
         if caller.tenant is None and not (query.get("tenant") or "").strip():
             return page.render("choose_tenant.html", caller=caller, tenant=None)
@@ -233,7 +236,7 @@ def add_inbox_page(
         )
 
     @router.get("/threads/{thread_id}")
-    async def thread(request: Request, caller: Staff, thread_id: ThreadId) -> Response:
+    async def thread(request: Request, caller: PageCaller, thread_id: ThreadId) -> Response:
         tenant = _scope(caller, request.query_params.get("tenant"))
         async with sessions() as session:
             found = await queries.get_thread(session, tenant, thread_id)
@@ -241,19 +244,19 @@ def add_inbox_page(
                 raise PageError(404, "There is no such conversation.")
             detail = ThreadDetail.of(found)
             bounced = {e.bounce.address for e in detail.entries if e.bounce and e.bounce.address}
-            suppressed = await queries.suppressions_for(session, tenant, bounced)
+            suppressed = await inbox_repository.suppressed_addresses(session, tenant, bounced)
         return page.render(
             "thread.html",
             caller=caller,
             tenant=tenant,
             thread=detail,
-            suppressed={row.address.lower(): row for row in suppressed},
+            suppressed={address.lower(): address for address in suppressed},
             statuses=list(ThreadStatus),
             notice=NOTICES.get(request.query_params.get("done", "")),
         )
 
     @router.post("/threads/{thread_id}")
-    async def change_thread(request: Request, caller: Staff, thread_id: ThreadId) -> Response:
+    async def change_thread(request: Request, caller: PageCaller, thread_id: ThreadId) -> Response:
         tenant = _scope(caller, request.query_params.get("tenant"))
         form = await read_form(request)
         if not check_csrf(form.get("csrf"), caller):
@@ -281,7 +284,7 @@ def add_inbox_page(
         return page.redirect(f"/inbox/threads/{thread_id}", tenant, done="saved")
 
     @router.post("/suppressions/lift")
-    async def lift(request: Request, caller: Staff) -> Response:
+    async def lift(request: Request, caller: PageCaller) -> Response:
         tenant = _scope(caller, request.query_params.get("tenant"))
         form = await read_form(request)
         if not check_csrf(form.get("csrf"), caller):
@@ -322,18 +325,20 @@ class Chart:
     grid: list[Mark]
 
 
-def nice_top(peak: float, steps: int = 4) -> tuple[float, float]:
-    """An axis maximum at or above `peak` made of `steps` round steps (1, 2 or 5 x 10^n)."""
+def nice_top(peak: float, steps: int = 4, *, whole: bool = False) -> tuple[float, float]:
+    """An axis maximum at or above `peak` in at most `steps` round steps (1, 2 or 5 x 10^n);
+    `whole` keeps steps at 1 or more, for counts."""
     step = 10 ** math.floor(math.log10(peak / steps)) if peak > 0 else 1.0
     step = next(m * step for m in (1, 2, 5, 10) if m * step * steps >= peak)
+    step = max(step, 1.0) if whole else step
     return step * math.ceil(peak / step - 1e-9) if peak > 0 else step * steps, step
 
 
 def daily_chart(stats: queries.Deliverability, width: int = 640, height: int = 260) -> Chart:
     """Stacked bars per day (sent, hard, soft, suppressed) with a y axis and weekly day labels."""
-    left, right, top, bottom = 52, 8, 12, 34
+    left, right, top, bottom = 44, 22, 12, 34
     plot_w, plot_h = width - left - right, height - top - bottom
-    peak, step = nice_top(max((day.total for day in stats.days), default=0))
+    peak, step = nice_top(max((day.total for day in stats.days), default=0), whole=True)
     slot = plot_w / max(len(stats.days), 1)
     bars, labels, grid = [], [], []
     for tick in range(round(peak / step) + 1):
@@ -349,17 +354,19 @@ def daily_chart(stats: queries.Deliverability, width: int = 640, height: int = 2
                 h = max(count / peak * plot_h, 2.0)
                 y -= h
                 bars.append(Mark(x, y, slot * 0.7, h, kind, f"{when}: {count:,} {LEGEND[kind]}"))
-        summary = f"{when}: sent {day.sent:,}, hard bounced {day.hard:,}, soft bounced " \
+        summary = (
+            f"{when}: sent {day.sent:,}, hard bounced {day.hard:,}, soft bounced "
             f"{day.soft:,}, suppressed {day.suppressed:,}"
+        )
         bars.append(Mark(left + index * slot, top, slot, plot_h, "hover", summary))
         if (len(stats.days) - 1 - index) % 7 == 0:
             labels.append(Mark(x + slot * 0.35, height - 12, kind="x", text=when))
     return Chart(width, height, bars, labels, grid)
 
 
-def domain_chart(stats: queries.Deliverability, width: int = 520) -> Chart:
+def domain_chart(stats: queries.Deliverability, width: int = 440) -> Chart:
     """One horizontal bar per domain: its bounce rate, split into hard and soft."""
-    left, right, row, top = 150, 112, 28, 8
+    left, right, row, top = 118, 106, 28, 8
     plot_w = width - left - right
     rates = [d.bounced / d.sent for d in stats.domains if d.sent]
     peak, step = nice_top(min(max(rates, default=0.0), 1.0) or 0.01)
@@ -371,7 +378,7 @@ def domain_chart(stats: queries.Deliverability, width: int = 520) -> Chart:
         labels.append(Mark(x, height - 8, kind="x", text=f"{tick * step:.0%}"))
     for index, domain in enumerate(stats.domains):
         y = top + index * row
-        name = domain.domain if len(domain.domain) <= 22 else domain.domain[:21] + "\u2026"
+        name = domain.domain if len(domain.domain) <= 18 else domain.domain[:17] + "\u2026"
         labels.append(Mark(left - 8, y + row / 2 + 4, kind="y", text=name))
         bars.append(Mark(left, y + 6, plot_w, row - 12, "track", domain.domain))
         x = float(left)
@@ -386,4 +393,9 @@ def domain_chart(stats: queries.Deliverability, width: int = 520) -> Chart:
     return Chart(width, height, bars, labels, grid)
 
 
-LEGEND = {"sent": "sent", "hard": "hard bounced", "soft": "soft bounced", "suppressed": "suppressed"}
+LEGEND = {
+    "sent": "sent",
+    "hard": "hard bounced",
+    "soft": "soft bounced",
+    "suppressed": "suppressed",
+}

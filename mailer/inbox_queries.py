@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Text, cast, func, literal_column, or_, sel
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from mailer.events import DeliveryStatus
 from mailer.store.inbox_models import (
     BounceRecord,
     EntryDirection,
@@ -25,6 +26,7 @@ from mailer.store.models import StatusRecord
 STATS_DAYS = 30
 TOP_DOMAINS = 10
 DEFAULT_AUTHOR = "staff"
+SENT, SUPPRESSED = DeliveryStatus.SENT.value, DeliveryStatus.SUPPRESSED.value
 
 
 @dataclass(frozen=True)
@@ -192,25 +194,13 @@ async def list_suppressions(
     return (await session.execute(query)).scalars().all(), int(total or 0)
 
 
-async def suppressions_for(
-    session: AsyncSession, tenant: str, addresses: Iterable[str]
-) -> Sequence[Suppression]:
-    """Which of these addresses the tenant currently suppresses."""
-    wanted = sorted({address.strip().lower() for address in addresses if address})
-    if not wanted:
-        return []
-    query = select(Suppression).where(
-        Suppression.tenant == tenant, func.lower(Suppression.address).in_(wanted)
-    )
-    return (await session.execute(query)).scalars().all()
-
-
 async def latest_thread_with(session: AsyncSession, tenant: str, address: str) -> Thread | None:
     """The tenant's most recently active thread that mentions the address in any entry."""
     address = address.strip().lower()
     mentions = or_(
         func.lower(ThreadEntry.details["address"].as_string()) == address,
         func.lower(ThreadEntry.sender) == address,
+        func.lower(ThreadEntry.sender).contains(f"<{address}>", autoescape=True),
         func.lower(cast(ThreadEntry.recipients, Text)).contains(
             json.dumps(address), autoescape=True
         ),
@@ -272,24 +262,31 @@ async def deliverability(
     since = datetime.combine(today - timedelta(days=days - 1), time(), tzinfo=UTC)
     dialect = session.get_bind().dialect.name
     s_day, b_day = _day(StatusRecord.at, dialect), _day(BounceRecord.at, dialect)
-    s_domain, b_domain = _domain(StatusRecord.recipient, dialect), _domain(BounceRecord.address, dialect)
+    s_domain, b_domain = (
+        _domain(StatusRecord.recipient, dialect),
+        _domain(BounceRecord.address, dialect),
+    )
     statuses = (StatusRecord.tenant == tenant, StatusRecord.at >= since)
     bounces = (BounceRecord.tenant == tenant, BounceRecord.at >= since)
     status_rows = await session.execute(
         select(s_day, StatusRecord.status, func.count())
-        .where(*statuses, StatusRecord.status.in_(("sent", "suppressed")))
+        .where(*statuses, StatusRecord.status.in_((SENT, SUPPRESSED)))
         .group_by(s_day, StatusRecord.status)
     )
     bounce_rows = await session.execute(
-        select(b_day, BounceRecord.hard, func.count()).where(*bounces).group_by(b_day, BounceRecord.hard)
+        select(b_day, BounceRecord.hard, func.count())
+        .where(*bounces)
+        .group_by(b_day, BounceRecord.hard)
     )
     sent_rows = await session.execute(
         select(s_domain, func.count())
-        .where(*statuses, StatusRecord.status == "sent", StatusRecord.recipient.is_not(None))
+        .where(*statuses, StatusRecord.status == SENT, StatusRecord.recipient.is_not(None))
         .group_by(s_domain)
     )
     bounced_rows = await session.execute(
-        select(b_domain, BounceRecord.hard, func.count()).where(*bounces).group_by(b_domain, BounceRecord.hard)
+        select(b_domain, BounceRecord.hard, func.count())
+        .where(*bounces)
+        .group_by(b_domain, BounceRecord.hard)
     )
     return assemble_deliverability(
         today,
@@ -297,7 +294,9 @@ async def deliverability(
         daily=[(str(d), str(s), int(n)) for d, s, n in status_rows]
         + [(str(d), "hard" if hard else "soft", int(n)) for d, hard, n in bounce_rows],
         sent_by_domain=[(str(domain or ""), int(n)) for domain, n in sent_rows],
-        bounced_by_domain=[(str(domain or ""), bool(hard), int(n)) for domain, hard, n in bounced_rows],
+        bounced_by_domain=[
+            (str(domain or ""), bool(hard), int(n)) for domain, hard, n in bounced_rows
+        ],
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -189,12 +190,14 @@ async def test_the_reply_comes_only_after_the_commit(
     engine: AsyncEngine, sessions: Sessions
 ) -> None:
     committing, release = asyncio.Event(), asyncio.Event()
+    events: list[str] = []
 
     class HeldCommit(AsyncSession):
         async def commit(self) -> None:
             committing.set()
             await release.wait()
             await super().commit()
+            events.append("committed")
 
     inbox = BounceInbox(domain=DOMAIN, sessions=async_sessionmaker(engine, class_=HeldCommit))
     envelope = Envelope()
@@ -203,11 +206,37 @@ async def test_the_reply_comes_only_after_the_commit(
     session = Session(asyncio.get_running_loop())
     session.peer = (HOST, 40000)
     reply = asyncio.create_task(inbox.handle_DATA(cast(Any, None), session, envelope))
+    reply.add_done_callback(lambda _: events.append("replied"))
     await committing.wait()
-    assert not reply.done()
     assert await stored(sessions) == []
     release.set()
     assert (await reply).startswith("250 2.0.0 ")
+    assert events == ["committed", "replied"]
+    assert [message.raw for message in await stored(sessions)] == [BOUNCE]
+
+
+async def test_a_commit_under_way_completes_when_the_client_hangs_up(
+    engine: AsyncEngine, sessions: Sessions, start: StartListener
+) -> None:
+    committing, release = asyncio.Event(), asyncio.Event()
+
+    class HeldCommit(AsyncSession):
+        async def commit(self) -> None:
+            committing.set()
+            await release.wait()
+            await super().commit()
+
+    listener = await start(sessions=async_sessionmaker(engine, class_=HeldCommit))
+    client = await RawClient.connect(listener)
+    await open_transaction(client, "", f"bounces+abc@{DOMAIN}")
+    await client.send(dot_stuffed(BOUNCE) + b".\r\n")
+    await committing.wait()
+    await client.close()
+    async with asyncio.timeout(GUARD):
+        while listener.open_sessions:
+            await asyncio.sleep(0.01)
+    release.set()
+    await listener.close()
     assert [message.raw for message in await stored(sessions)] == [BOUNCE]
 
 
@@ -550,6 +579,23 @@ async def test_long_lines_are_stored_up_to_the_line_limit(
     assert (await client.command("NOOP")).startswith(b"250 ")
     await client.close()
     assert [message.raw for message in await stored(sessions)] == [long_line]
+
+
+async def test_the_log_holds_no_bodies_recipients_or_raw_client_input(
+    listener: BounceListener, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = await RawClient.connect(listener)
+    assert (await client.command("XYZZY\x1b[2J")).startswith(b"500 ")
+    await open_transaction(client, "", f"bounces+secrettoken@{DOMAIN}")
+    assert (await client.deliver(b"Subject: s\r\n\r\nsecret body\r\n")).startswith(b"250 ")
+    await client.close()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "stored inbound message" in logged
+    assert "secret body" not in logged and "\x1b" not in logged
+    assert not any(
+        "secrettoken" in r.getMessage() for r in caplog.records if r.levelno >= logging.INFO
+    )
 
 
 async def test_close_hangs_up_on_open_sessions(listener: BounceListener) -> None:

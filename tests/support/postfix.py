@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ transport_maps = texthash:{directory}/transport
 queue_directory = {directory}/queue
 data_directory = {directory}/data
 maillog_file = {directory}/maillog
+maillog_file_prefixes = {directory}
 smtputf8_enable = no
 smtp_tls_security_level = none
 smtpd_tls_security_level = none
@@ -82,25 +84,33 @@ def _master_cf(port: int) -> str:
 
 
 def _postfix(directory: Path, *command: str) -> None:
-    subprocess.run(
-        [POSTFIX, "-c", str(directory), *command], check=True, capture_output=True, timeout=60
+    done = subprocess.run(
+        [POSTFIX, "-c", str(directory), *command], capture_output=True, text=True, timeout=60
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"postfix {' '.join(command)} failed: {done.stderr.strip()}")
 
 
 @asynccontextmanager
 async def running_postfix(
-    directory: Path, *, port: int, routes: Mapping[str, int], hostname: str = "relay.mailer.test"
+    *, port: int, routes: Mapping[str, int], hostname: str = "relay.mailer.test"
 ) -> AsyncIterator[Path]:
     """Postfix accepting mail on 127.0.0.1:`port` and relaying each domain of `routes` to a
     loopback port; yields its log file. It runs as root, so tests using it need root."""
-    directory.mkdir(parents=True, exist_ok=True)
+    # Postfix's own user must reach the queue, so not below pytest's private (0700) folders.
+    directory = Path(tempfile.mkdtemp(prefix="mailer-postfix-"))
+    directory.chmod(0o755)
     (directory / "main.cf").write_text(_main_cf(directory, hostname))
     (directory / "master.cf").write_text(_master_cf(port))
     transport = "".join(f"{domain} smtp:[127.0.0.1]:{to}\n" for domain, to in routes.items())
     (directory / "transport").write_text(transport)
+    (directory / "queue").mkdir(exist_ok=True)
+    (directory / "data").mkdir(exist_ok=True)
+    shutil.chown(directory / "data", user="postfix")
     await asyncio.to_thread(_postfix, directory, "check")
     await asyncio.to_thread(_postfix, directory, "start")
     try:
         yield directory / "maillog"
     finally:
         await asyncio.to_thread(_postfix, directory, "stop")
+        shutil.rmtree(directory, ignore_errors=True)
