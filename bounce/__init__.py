@@ -4,7 +4,7 @@ message out. Pure: no I/O besides what `bounce.cli` reads."""
 from bounce.addresses import verp_token
 from bounce.classify import classify, is_hard
 from bounce.dsn import DeliveryStatus, RecipientStatus, parse_delivery_status
-from bounce.model import BounceKind, BouncedRecipient, ParsedBounce, Reason
+from bounce.model import BouncedRecipient, BounceKind, ParsedBounce, Reason
 from bounce.parse import parse_bounce
 from bounce.status import EnhancedStatus
 

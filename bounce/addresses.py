@@ -33,14 +33,29 @@ def clean_address(text: str) -> str:
     match = ADDRESS_RE.search(value)
     if not match:
         return ""
-    return normalize(match[1])
+    address = normalize(match[1])
+    return address if is_plausible(address) else ""
 
 
 def normalize(address: str) -> str:
     address = address.strip().strip(".'\"`")
     if address.lower().startswith("mailto:"):
         address = address[7:]
-    return address.lower()
+    local, _, domain = address.rpartition("@")
+    if "=" in local and re.match(r"^(?:smtp|rfc822|ex|x400)=", local, re.IGNORECASE):
+        local = local.split("=", 1)[1]  # Exchange's "SMTP=user@host", X.400 "dda:SMTP=..."
+    return f"{local}@{domain}".lower()
+
+
+def is_plausible(address: str) -> bool:
+    local, _, domain = address.rpartition("@")
+    return (
+        bool(local)
+        and ".." not in local
+        and not local.startswith(".")
+        and (not local.endswith("."))
+        and ".." not in domain
+    )
 
 
 def find_addresses(text: str) -> list[str]:
@@ -48,7 +63,7 @@ def find_addresses(text: str) -> list[str]:
     seen: dict[str, None] = {}
     for match in ADDRESS_RE.finditer(text):
         seen.setdefault(normalize(match[1]), None)
-    return [a for a in seen if "@" in a and not a.startswith("@")]
+    return [a for a in seen if "@" in a and is_plausible(a)]
 
 
 def is_system_address(address: str) -> bool:

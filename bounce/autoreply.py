@@ -17,7 +17,7 @@ _SUBJECT = re.compile(
     r"respuesta automatica|fuera de la oficina|ausente|automatisch antwoord|afwezig|"
     r"autosvar|fraværende|frånvaro|ikke på kontoret|ikke til stede|răspuns automat|"
     r"raspuns automat|concediu|automatyczna odpowiedź|resposta automática|"
-    r"自動応答|自動返信|自动回复|автоответ|автоматический ответ|otomatik yanıt)",
+    r"自動応答|自動返信|自动回复|автоответ|автоматический ответ|otomatik yan\u0131t)",
     re.IGNORECASE,
 )
 _BODY = re.compile(

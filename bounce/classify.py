@@ -101,10 +101,14 @@ STATUS_REASONS: dict[str, Reason] = {
     "7.30": Reason.FAILED_STARTTLS,
 }
 
-_MAIL_FROM = re.compile(r"in reply to mail from|after mail from|mail from:?<[^>]*>:? *\d|"
-                        r"in reply to mail command|reply to mail from")
-_GREETING = re.compile(r"in reply to (?:helo|ehlo)|after (?:helo|ehlo)|after initial connection|"
-                       r"refused to talk to me|greeting|banner|after connect")
+_MAIL_FROM = re.compile(
+    r"in reply to mail from|after mail from|mail from:?<[^>]*>:? *\d|"
+    r"in reply to mail command|reply to mail from"
+)
+_GREETING = re.compile(
+    r"in reply to (?:helo|ehlo)|after (?:helo|ehlo)|after initial connection|"
+    r"refused to talk to me|greeting|banner|after connect"
+)
 
 
 def reason_from_status(status: str | None) -> Reason | None:

@@ -16,8 +16,13 @@ def parse_files(paths: Sequence[Path]) -> Iterator[dict[str, object]]:
         try:
             raw = path.read_bytes()
         except OSError as exc:
-            yield {"file": str(path), "is_bounce": False, "kind": "other", "recipients": [],
-                   "error": exc.strerror or type(exc).__name__}
+            yield {
+                "file": str(path),
+                "is_bounce": False,
+                "kind": "other",
+                "recipients": [],
+                "error": exc.strerror or type(exc).__name__,
+            }
             continue
         parsed = parse_bounce(raw)
         yield {"file": str(path), **parsed.to_dict()}

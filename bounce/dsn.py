@@ -84,7 +84,9 @@ def parse_delivery_status(text: str) -> DeliveryStatus:
         for name, value in block:
             fields.setdefault(name, value)
         if not (fields.keys() & _RECIPIENT_FIELDS):
-            reporting_mta = reporting_mta or _typed_value(fields.get("reporting-mta", ""))[1] or None
+            reporting_mta = (
+                reporting_mta or _typed_value(fields.get("reporting-mta", ""))[1] or None
+            )
             envelope_id = envelope_id or fields.get("original-envelope-id")
             arrival = arrival or fields.get("arrival-date")
             continue
@@ -94,6 +96,8 @@ def parse_delivery_status(text: str) -> DeliveryStatus:
         original = clean_address(_typed_value(fields.get("original-recipient", ""))[1])
         actual = clean_address(_typed_value(fields.get("x-actual-recipient", ""))[1])
         address = final or original or actual
+        if original and original != final:
+            address = original  # the address the sender used, before aliasing or forwarding
         if not address:
             continue
         diag_type, diag = _typed_value(fields.get("diagnostic-code", ""))
@@ -123,9 +127,14 @@ def _looks_like_dsn_text(text: str) -> bool:
 def find_delivery_status(message: Message) -> DeliveryStatus | None:
     """The delivery status report of a bounce: a `message/delivery-status` part, or a text part
     that carries its fields (some MTAs mislabel it). None if there is none."""
+    found = _find(message, into_messages=False) or _find(message, into_messages=True)
+    return found
+
+
+def _find(message: Message, *, into_messages: bool) -> DeliveryStatus | None:
     texts: list[str] = []
     fallback: list[str] = []
-    for part in walk(message):
+    for part in walk(message, into_messages=into_messages):
         ctype = content_type(part)
         if ctype in DSN_TYPES:
             texts.append(part_text(part))
@@ -137,7 +146,11 @@ def find_delivery_status(message: Message) -> DeliveryStatus | None:
     if not candidates:
         return None
     reports = [parse_delivery_status(text) for text in candidates]
-    recipients = tuple(r for report in reports for r in report.recipients)
+    unique: dict[str, RecipientStatus] = {}
+    for report in reports:
+        for item in report.recipients:
+            unique.setdefault(item.final_recipient, item)
+    recipients = tuple(unique.values())
     reporting = next((r.reporting_mta for r in reports if r.reporting_mta), None)
     envelope = next((r.original_envelope_id for r in reports if r.original_envelope_id), None)
     arrival = next((r.arrival_date for r in reports if r.arrival_date), None)

@@ -137,7 +137,9 @@ def part_text(part: Message) -> str:
     except Exception:
         return ""
     if isinstance(payload, list):
-        return "\n\n".join(_message_source(p) for p in payload[:MAX_PARTS] if isinstance(p, Message))
+        return "\n\n".join(
+            _message_source(p) for p in payload[:MAX_PARTS] if isinstance(p, Message)
+        )
     if not isinstance(payload, str):
         return ""
     encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
@@ -172,10 +174,7 @@ def walk(message: Message, *, into_messages: bool = False) -> Iterator[Message]:
         yield part
         if level > 12 or (level and not into_messages and content_type(part) in EMBEDDED):
             continue
-        try:
-            payload = part.get_payload()
-        except Exception:
-            continue
+        payload = part.get_payload() if part.is_multipart() or level == 0 else None
         if isinstance(payload, list):
             children = [p for p in payload if isinstance(p, Message)]
             stack.extend((child, level + 1) for child in reversed(children))

@@ -11,7 +11,9 @@ from bounce.message import content_type, decode_header_value, header_text, part_
 
 REF_HEADER = "X-Mailer-Ref"
 _MESSAGE_ID = re.compile(r"^[ \t>]*Message-I[dD][ \t]*:[ \t]*\n?[ \t]*(<[^<>\s]+>)", re.I | re.M)
-_REF = re.compile(r"^[ \t>]*X-Mailer-Ref[ \t]*:[ \t]*\n?[ \t]*([A-Za-z0-9_.=-]{4,128})", re.I | re.M)
+_REF = re.compile(
+    r"^[ \t>]*X-Mailer-Ref[ \t]*:[ \t]*\n?[ \t]*([A-Za-z0-9_.=-]{4,128})", re.I | re.M
+)
 _RETURN_PATH = re.compile(r"^[ \t>]*Return-Path[ \t]*:[ \t]*(.*)$", re.I | re.M)
 _VERP_ANYWHERE = re.compile(r"\bbounces\+([A-Za-z0-9_-]{4,64})@", re.IGNORECASE)
 _ENVELOPE_HEADERS = ("X-Original-To", "Delivered-To", "Envelope-To", "X-Envelope-To", "To")
@@ -81,10 +83,26 @@ def _embedded(message: Message) -> OriginalRefs | None:
     return None
 
 
+_HEADER_RUN = re.compile(
+    r"^(?:Received|Return-Path|Message-ID|Date|From|Subject|To):[^\n]*\n"
+    r"(?:(?:[A-Za-z][A-Za-z0-9-]*:|[ \t])[^\n]*\n){2,}",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _inline(text: str) -> OriginalRefs | None:
+    """Quoted original headers in the report text (a run of unindented header lines)."""
+    for match in _HEADER_RUN.finditer(text):
+        block = _header_block(match[0])
+        if block.get("Message-ID") or block.get("To") or block.get("Received"):
+            return _from_headers(block)
+    return None
+
+
 def find_original(message: Message, text: str) -> OriginalRefs:
     """Refs from an embedded message or headers part, else from inline quoted headers in the
     report text, else the bounce's own In-Reply-To/References (auto-replies, Exchange)."""
-    found = _embedded(message) or OriginalRefs()
+    found = _embedded(message) or _inline(text) or OriginalRefs()
     message_id, ref, token = found.message_id, found.ref, found.verp_token
     if not message_id and (match := _MESSAGE_ID.search(text)):
         message_id = match[1]

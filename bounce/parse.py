@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from email.message import Message
 
 from bounce.addresses import clean_address, find_addresses
@@ -11,18 +12,25 @@ from bounce.autoreply import auto_reply_signal
 from bounce.classify import classify, is_hard, is_temporary
 from bounce.dsn import DeliveryStatus, find_delivery_status
 from bounce.feedback import read_feedback
-from bounce.formats import Finding, Report, TextReading, looks_like_bounce, read_text_bounce
+from bounce.formats import (
+    Finding,
+    Report,
+    TextReading,
+    diagnose,
+    looks_like_bounce,
+    read_text_bounce,
+)
 from bounce.formats.ses import read_ses_notification
-from bounce.formats.text import blocks_by_address, compact, report_text
+from bounce.formats.text import blocks_by_address, compact, infer_action, report_text
 from bounce.message import header_text, load_message
-from bounce.model import BounceKind, BouncedRecipient, ParsedBounce, Reason
+from bounce.model import BouncedRecipient, BounceKind, ParsedBounce, Reason
 from bounce.original import OriginalRefs, envelope_token, find_original, token_in_text
 from bounce.status import find_reply_code, find_status
 from bounce.upstream import upstream_failures
 
 logger = logging.getLogger(__name__)
 
-_FAILING_ACTIONS = frozenset({"failed", "delayed", "expired", "failure", ""})
+_SUCCESS_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
 
 
 def parse_bounce(raw: bytes) -> ParsedBounce:
@@ -37,7 +45,7 @@ def parse_bounce(raw: bytes) -> ParsedBounce:
 
 def _recipient(finding: Finding) -> BouncedRecipient:
     action = (finding.action or "failed").lower()
-    if action in ("expired", "failure"):
+    if action not in ("failed", "delayed"):
         action = "failed"
     status = finding.status or None
     code = finding.reply_code or find_reply_code(finding.diagnostic)
@@ -66,7 +74,7 @@ def _dsn_findings(report: DeliveryStatus, text: TextReading | None, section: str
     blocks = blocks_by_address(section, [r.final_recipient for r in report.recipients])
     findings: list[Finding] = []
     for item in report.recipients:
-        if item.action not in _FAILING_ACTIONS:
+        if item.action in _SUCCESS_ACTIONS:
             continue
         diagnostic = item.diagnostic_code
         from_text = by_address.get(item.final_recipient)
@@ -108,8 +116,18 @@ def _action_from_status(status: str | None) -> str:
 
 
 def _bystanders(message: Message, original: OriginalRefs) -> set[str]:
-    names = ("From", "To", "Cc", "Reply-To", "Sender", "Return-Path", "Delivered-To",
-             "X-Original-To", "Envelope-To", "Errors-To")
+    names = (
+        "From",
+        "To",
+        "Cc",
+        "Reply-To",
+        "Sender",
+        "Return-Path",
+        "Delivered-To",
+        "X-Original-To",
+        "Envelope-To",
+        "Errors-To",
+    )
     found = {a for n in names for v in (message.get_all(n) or []) for a in find_addresses(str(v))}
     return found | set(original.senders)
 
@@ -159,22 +177,44 @@ def _parse(raw: bytes) -> ParsedBounce:
     if feedback is not None or (ses is not None and ses[0] == "complaint"):
         addresses = feedback.recipients if feedback else tuple(f.address for f in ses[1])  # type: ignore[index]
         people = [_non_bounce(Reason.FEEDBACK, a) for a in addresses]
-        return _build(BounceKind.FEEDBACK, people, original, message, "arf", text,
-                      feedback_type=feedback.feedback_type if feedback else "abuse")
+        return _build(
+            BounceKind.FEEDBACK,
+            people,
+            original,
+            message,
+            "arf",
+            text,
+            feedback_type=feedback.feedback_type if feedback else "abuse",
+        )
 
     bounce_signals = looks_like_bounce(report)
     status = find_delivery_status(message)
     reading = read_text_bounce(report, required=bounce_signals or status is not None)
     section = reading.section if reading else text
     if status is not None and status.recipients:
-        findings = _dsn_findings(status, reading, section)
+        findings: list[Finding] | tuple[Finding, ...] = _dsn_findings(status, reading, section)
         detector = "dsn"
         if not findings:  # a success report (delivered, relayed, expanded): not a bounce
-            return _build(BounceKind.DSN, (), original, message, detector, text,
-                          is_bounce=False, reporting_mta=status.reporting_mta)
+            return _build(
+                BounceKind.DSN,
+                (),
+                original,
+                message,
+                detector,
+                text,
+                is_bounce=False,
+                reporting_mta=status.reporting_mta,
+            )
         people = [_recipient(f) for f in findings]
-        return _build(BounceKind.DSN, people, original, message, detector, text,
-                      reporting_mta=status.reporting_mta)
+        return _build(
+            BounceKind.DSN,
+            people,
+            original,
+            message,
+            detector,
+            text,
+            reporting_mta=status.reporting_mta,
+        )
 
     if not bounce_signals and auto_reply_signal(message, text):
         sender = clean_address(header_text(message, "Reply-To") or report.sender)
@@ -182,22 +222,24 @@ def _parse(raw: bytes) -> ParsedBounce:
         people = [_non_bounce(Reason.VACATION, sender)] if sender else []
         return _build(BounceKind.AUTOREPLY, people, original, message, "autoreply", text)
 
-    if reading is not None and reading.findings:
+    fallback = upstream_failures(message)
+    if reading is not None and reading.findings and (reading.detector != "generic" or not fallback):
         people = [_recipient(f) for f in reading.findings]
         return _build(BounceKind.DSN, people, original, message, reading.detector, text)
 
-    fallback = upstream_failures(message)
-    if fallback:
-        blocks = blocks_by_address(section, [a for a, _ in fallback])
+    if fallback and (bounce_signals or reading is not None):
+        action = infer_action(report.subject, section)
+        temporary = {a for a, is_temporary in fallback if is_temporary}
+        findings = diagnose(report, section, [a for a, _ in fallback], action)
         people = [
-            _recipient(Finding(address=a, diagnostic=blocks.get(a, "") or compact(section),
-                               action="delayed" if temporary else "failed"))
-            for a, temporary in fallback
+            _recipient(replace(f, action="delayed" if f.address in temporary else f.action))
+            for f in findings
         ]
         return _build(BounceKind.DSN, people, original, message, "flufl", text)
 
     if bounce_signals and (status is not None or reading is not None):
         guessed = [a for a in original.recipients if a not in report.bystanders][:1]
-        people = [_recipient(Finding(address=a, diagnostic=compact(section))) for a in guessed]
+        action = infer_action(report.subject, section)
+        people = [_recipient(f) for f in diagnose(report, section, guessed, action)]
         return _build(BounceKind.DSN, people, original, message, "original-to", text)
     return _build(BounceKind.OTHER, (), original, message, "", text)

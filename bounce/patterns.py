@@ -15,6 +15,7 @@ from bounce.model import Reason
 
 Row = tuple[Reason, bool, tuple[str, ...]]
 
+# fmt: off
 _TABLE: tuple[Row, ...] = (
     (Reason.VIRUS_DETECTED, True, (
         r"\bvirus", r"\binfected\b", r"malware", r"\beicar\b", r"trojan", r"worm detected",
@@ -23,7 +24,8 @@ _TABLE: tuple[Row, ...] = (
     (Reason.AUTH_FAILURE, True, (
         r"\bdmarc\b", r"\bspf\b", r"\bdkim\b", r"sender policy framework",
         r"5\.7\.2[0-4]\b", r"5\.7\.26\b", r"not authorized to send (?:on behalf|from|mail from)",
-        r"unauthenticated (?:email|mail|message)", r"authentication checks? (?:did not pass|failed)",
+        r"unauthenticated (?:email|mail|message)",
+        r"authentication checks? (?:did not pass|failed)",
         r"sender (?:domain )?(?:is )?not authenticated", r"sender identity (?:check|verification)",
     )),
     (Reason.REQUIRE_PTR, True, (
@@ -94,19 +96,26 @@ _TABLE: tuple[Row, ...] = (
         r"(?:'s)? (?:mail ?box |mail ?folder |account |storage )?(?:is |has )?(?:full|exceeded)",
         r"mail ?folder is (?:full|over)", r"disk quota", r"(?:mail)?box is full",
         r"exceeded (?:storage|the storage) allocation", r"too much mail data", r"maildir over",
-        r"bo[iî]te (?:aux lettres |de r[ée]ception )?(?:est )?(?:pleine|satur)", r"postfach (?:ist )?voll",
+        r"bo[iî]te (?:aux lettres |de r[ée]ception )?(?:est )?(?:pleine|satur)",
+        r"postfach (?:ist )?voll",
         r"speicherplatz", r"casella (?:di posta )?(?:piena|pieno)", r"buz[oó]n (?:est[aá] )?lleno",
-        r"user is over", r"quota violation", r"mail ?box space", r"space not enough", r"not enough (?:storage|space)",
-        r"would exceed (?:the )?(?:mailbox|quota)", r"mailbox has exceeded", r"space (?:quota )?exceeded",
+        r"user is over", r"quota violation", r"mail ?box space", r"space not enough",
+        r"not enough (?:storage|space)",
+        r"would exceed (?:the )?(?:mailbox|quota)", r"mailbox has exceeded",
+        r"space (?:quota )?exceeded",
         r"storage (?:space )?(?:is )?full", r"dd this user's mailbox is full", r"5\.2\.2\b",
         r"message would exceed", r"mailbox size exceeded", r"out of storage",
     )),
     (Reason.MESG_TOO_BIG, True, (
         r"message (?:is )?too (?:big|large|long)", r"(?:message|mail|email) (?:size|length) "
-        r"(?:exceeds|exceeded|too|over|larger|limit)", r"size (?:exceeds|exceeded) (?:the )?(?:fixed )?"
-        r"(?:maximum|limit|max|allowed|message)", r"exceeds? (?:the )?(?:fixed )?maximum (?:allowed )?"
-        r"(?:message )?size", r"(?:mail|message) size limit", r"maximum (?:incoming )?(?:message|mail) size",
-        r"message file too big", r"too big for (?:this|the) system", r"message (?:exceeds|exceeded) "
+        r"(?:exceeds|exceeded|too|over|larger|limit)",
+        r"size (?:exceeds|exceeded) (?:the )?(?:fixed )?"
+        r"(?:maximum|limit|max|allowed|message)",
+        r"exceeds? (?:the )?(?:fixed )?maximum (?:allowed )?"
+        r"(?:message )?size", r"(?:mail|message) size limit",
+        r"maximum (?:incoming )?(?:message|mail) size",
+        r"message file too big", r"too big for (?:this|the) system",
+        r"message (?:exceeds|exceeded) "
         r"(?:the )?(?:size|maximum)", r"size limit (?:exceeded|reached)", r"5\.3\.4\b",
         r"larger than (?:the )?(?:allowed|maximum|current system limit)", r"entity too large",
     )),
@@ -131,13 +140,17 @@ _TABLE: tuple[Row, ...] = (
         r"extended inactivity", r"5\.7\.13\b",
     )),
     (Reason.REJECTED, True, (
-        r"sender (?:address )?(?:rejected|refused|denied|blocked)", r"sender (?:verify|verification|"
-        r"address verification) (?:failed|error)", r"(?:unverified|invalid|bad|unknown|illegal) sender",
-        r"domain of sender (?:address )?\S* ?does not (?:exist|resolve)", r"sender (?:domain|address)"
+        r"sender (?:address )?(?:rejected|refused|denied|blocked)",
+        r"sender (?:verify|verification|"
+        r"address verification) (?:failed|error)",
+        r"(?:unverified|invalid|bad|unknown|illegal) sender",
+        r"domain of sender (?:address )?\S* ?does not (?:exist|resolve)",
+        r"sender (?:domain|address)"
         r"(?: \S+)? (?:is )?(?:invalid|not valid|unknown|does not exist|must exist|not found)",
         r"from address (?:is )?(?:blocked|rejected|invalid|not allowed)", r"mail from \S* ?"
         r"(?:rejected|refused)", r"sender is (?:on|in) (?:the )?(?:block|black)", r"5\.1\.[78]\b",
-        r"sender address (?:has )?null mx", r"rejected by sender", r"your (?:e-?mail )?address (?:has been |is )?"
+        r"sender address (?:has )?null mx", r"rejected by sender",
+        r"your (?:e-?mail )?address (?:has been |is )?"
         r"(?:blocked|blacklisted|rejected|banned)", r"you are not allowed to send",
         r"not (?:permitted|authorized|allowed) to (?:send|post)(?: messages)? to",
         r"resolver\.rst\.(?:authrequired|notauthorized|restrictedtorecipientspermission)",
@@ -157,7 +170,8 @@ _TABLE: tuple[Row, ...] = (
         r"too much mail from", r"message rate",
     )),
     (Reason.NOT_COMPLIANT_RFC, True, (
-        r"\brfc ?(?:2822|5322|822|1035|5321|2821|2045|6532)", r"not (?:rfc|standards?)[ -]compliant",
+        r"(?<![/\w])rfc ?(?:2822|5322|822|1035|5321|2821|2045|6532)",
+        r"not (?:rfc|standards?)[ -]compliant",
         r"duplicate (?:header|message-id)", r"multiple (?:from|to|subject|date|sender|"
         r"message-id) headers?", r"missing (?:a |the )?(?:date|from|message-id) header",
         r"bare (?:lf|line ?feed|cr)", r"header (?:is )?(?:malformed|invalid|missing)",
@@ -207,8 +221,9 @@ _TABLE: tuple[Row, ...] = (
         r"(?:unknown|invalid)", r"5\.4\.1 recipient address rejected: access denied",
         r"5\.1\.0\b", r"check (?:the )?(?:recipient|e-?mail) address", r"not our customer",
         r"(?:does not|doesn't) have an? [\w.-]+ account", r"invalid final delivery",
-        r"n['’]existe pas", r"not recognized", r"did not (?:exactly )?match", r"rcp-p1\b",
+        r"n['\u2019]existe pas", r"not recognized", r"did not (?:exactly )?match", r"rcp-p1\b",
         r"final (?:e-?mail )?delivery point", r"no user by that name",
+        r"no matches to nameserver query",
     )),
     (Reason.EXPIRED, True, (
         r"message expired", r"(?:in|on) the queue too long", r"too long (?:in|on) (?:the )?queue",
@@ -224,7 +239,8 @@ _TABLE: tuple[Row, ...] = (
     )),
     (Reason.CONTENT_ERROR, False, (
         r"content error", r"invalid (?:mime|message|content|character|encoding)",
-        r"mime (?:structure|error|format)", r"message (?:content|body) (?:is )?(?:invalid|rejected)",
+        r"mime (?:structure|error|format)",
+        r"message (?:content|body) (?:is )?(?:invalid|rejected)",
         r"5\.6\.\d+\b", r"conversion (?:required|failed)", r"media (?:error|not supported)",
         r"non-?ascii", r"bad (?:message|header|content)",
     )),
@@ -242,7 +258,8 @@ _TABLE: tuple[Row, ...] = (
     (Reason.MAILER_ERROR, False, (
         r"mailer (?:error|failed)", r"command (?:died|failed|output|not found) ",
         r"command died with status", r"x-unix;", r"pipe to .* failed", r"procmail",
-        r"unknown mailer error", r"exit (?:status|code) \d+", r"command output", r"delivery to (?:a )?"
+        r"unknown mailer error", r"exit (?:status|code) \d+", r"command output",
+        r"delivery to (?:a )?"
         r"(?:program|command|pipe) failed", r"local delivery failed", r"\bmaildrop\b",
     )),
     (Reason.NETWORK_ERROR, False, (
@@ -280,6 +297,7 @@ _TABLE: tuple[Row, ...] = (
         r"protocol error",
     )),
 )
+# fmt: on
 
 PATTERNS: tuple[tuple[Reason, bool, re.Pattern[str]], ...] = tuple(
     (reason, strong, re.compile("|".join(f"(?:{p})" for p in patterns)))
@@ -289,6 +307,14 @@ PATTERNS: tuple[tuple[Reason, bool, re.Pattern[str]], ...] = tuple(
 
 def normalize_text(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def strong_reason(text: str) -> Reason | None:
+    """The reason of the first *strong* row that matches, if any."""
+    for reason, strong, pattern in PATTERNS:
+        if strong and pattern.search(text):
+            return reason
+    return None
 
 
 def match_reason(text: str) -> tuple[Reason, bool] | None:

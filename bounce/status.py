@@ -7,13 +7,15 @@ from dataclasses import dataclass
 
 # Not preceded by a digit or dot (IP addresses, versions), not followed by one either.
 _STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
-_QMAIL_STATUS_RE = re.compile(r"\(#([245])\.(\d{1,3})\.(\d{1,3})\)")
+_FAILURE_STATUS_RE = re.compile(r"(?<![\d.])([45])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
+_QMAIL_STATUS_RE = re.compile(r"\(#([45])\.(\d{1,3})\.(\d{1,3})\)")
 # A reply code followed by a status ("550 5.1.1", "550-5.1.1", "550 #5.1.1").
-_CODE_THEN_STATUS_RE = re.compile(r"(?<![\d.\w])([245][0-5]\d)[ \-]+#?[245]\.\d{1,3}\.\d{1,3}")
+_CODE_THEN_STATUS_RE = re.compile(r"(?<![\d.\w])([45][0-5]\d)[ \-]+#?[45]\.\d{1,3}\.\d{1,3}")
 # A reply code where SMTP replies are quoted: line start, "said:", "returned '", ";", ":".
 _CODE_RE = re.compile(
-    r"(?:^|said:\s*|returned\s*'|smtp;\s*|<<<\s*|error code\s*:?\s*|code\s*[:=]\s*|:\s+|\(|\[|\s-\s)"
-    r"([245][0-5]\d)(?=[ \-:,)\]]|$)",
+    r"(?:^|said:\s*|returned\s*'|smtp;\s*|<<<\s*|error code\s*:?\s*|code\s*[:=]\s*"
+    r"|:\s+|\(|\[|\s-\s)"
+    r"([45][0-5]\d)(?=[ \-:,)\]]|$)",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -153,15 +155,15 @@ class EnhancedStatus:
 
 
 def find_status(text: str) -> str | None:
-    """The first enhanced status code in a text, preferring a qmail-style `(#5.1.1)`."""
-    match = _QMAIL_STATUS_RE.search(text) or _STATUS_RE.search(text)
+    """The first failure status (4.x.x or 5.x.x) in a text, preferring a qmail-style `(#5.1.1)`."""
+    match = _QMAIL_STATUS_RE.search(text) or _FAILURE_STATUS_RE.search(text)
     if not match:
         return None
     return f"{match[1]}.{int(match[2])}.{int(match[3])}"
 
 
 def find_reply_code(text: str) -> str | None:
-    """The first SMTP reply code in a text (e.g. `550` of `host said: 550 5.1.1 ...`)."""
+    """The first failure reply code (4xx, 5xx) in a text (`550` of `said: 550 5.1.1 ...`)."""
     match = _CODE_THEN_STATUS_RE.search(text) or _CODE_RE.search(text)
     return match[1] if match else None
 

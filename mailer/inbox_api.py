@@ -11,8 +11,10 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bounce.reasons import explain_reason
 from mailer import inbox_queries as queries
 from mailer.auth import ApiTenant
+from mailer.inbox_stats import Deliverability, deliverability
 from mailer.store.inbox_models import (
     EntryDirection,
     Suppression,
@@ -104,7 +106,7 @@ def bounce_of(direction: str, details: dict[str, Any]) -> BounceView | None:
     return BounceView(
         address=_text(details.get("address")),
         reason=reason,
-        explanation=queries.explain_reason(reason),
+        explanation=explain_reason(reason),
         hard=details.get("hard") is True,
         status=_text(details.get("status")),
         reply_code=code if isinstance(code, int) and not isinstance(code, bool) else None,
@@ -174,7 +176,7 @@ class SuppressionView(BaseModel):
         return cls(
             address=row.address,
             reason=row.reason,
-            explanation=queries.explain_reason(row.reason),
+            explanation=explain_reason(row.reason),
             detail=row.detail,
             created_at=row.created_at,
         )
@@ -217,7 +219,7 @@ class DeliverabilityView(BaseModel):
     domains: list[DomainView]
 
     @classmethod
-    def of(cls, stats: queries.Deliverability) -> DeliverabilityView:
+    def of(cls, stats: Deliverability) -> DeliverabilityView:
         return cls(
             days=[DayView(day=d.day, sent=d.sent, hard_bounced=d.hard, soft_bounced=d.soft,
                           suppressed=d.suppressed) for d in stats.days],
@@ -311,7 +313,7 @@ def inbox_api_router(
     async def stats(tenant: ApiTenant) -> DeliverabilityView:
         """Sent, bounced and suppressed per day, and bounce rates of the busiest domains."""
         async with sessions() as session:
-            found = await queries.deliverability(session, tenant, today=clock().date())
+            found = await deliverability(session, tenant, today=clock().date())
         return DeliverabilityView.of(found)
 
     return router

@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, Text, cast, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, Text, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from mailer.events import DeliveryStatus
+from bounce.reasons import explain_reason
 from mailer.store.inbox_models import (
-    BounceRecord,
     EntryDirection,
     Suppression,
     Thread,
     ThreadEntry,
     ThreadStatus,
 )
-from mailer.store.models import StatusRecord
 
-STATS_DAYS = 30
-TOP_DOMAINS = 10
 DEFAULT_AUTHOR = "staff"
-SENT, SUPPRESSED = DeliveryStatus.SENT.value, DeliveryStatus.SUPPRESSED.value
 
 
 @dataclass(frozen=True)
@@ -54,50 +48,6 @@ class Lifted:
 
     suppression: Suppression
     note_thread_id: int | None
-
-
-@dataclass(frozen=True)
-class DayCounts:
-    """One UTC day of a tenant's mail: recipients sent, bounced (hard, soft) and suppressed."""
-
-    day: date
-    sent: int = 0
-    hard: int = 0
-    soft: int = 0
-    suppressed: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.sent + self.hard + self.soft + self.suppressed
-
-
-@dataclass(frozen=True)
-class DomainRate:
-    """Sends and bounces to one recipient domain; the rate is bounced / sent."""
-
-    domain: str
-    sent: int
-    hard: int
-    soft: int
-
-    @property
-    def bounced(self) -> int:
-        return self.hard + self.soft
-
-    @property
-    def rate(self) -> float | None:
-        return self.bounced / self.sent if self.sent else None
-
-
-@dataclass(frozen=True)
-class Deliverability:
-    """A tenant's last days at a glance (days oldest first) and its busiest domains."""
-
-    days: list[DayCounts]
-    domains: list[DomainRate]
-
-    def total(self, field: str) -> int:
-        return sum(int(getattr(day, field)) for day in self.days)
 
 
 def _thread_filters(
@@ -237,135 +187,3 @@ async def lift_suppression(
         _add_note(thread, text, who, now)
     await session.commit()
     return Lifted(suppression, thread.id if thread else None)
-
-
-def _day(column: Any, dialect: str) -> ColumnElement[Any]:
-    """The UTC calendar day of a timestamp column as 'YYYY-MM-DD' (constants inline, so the
-    same expression can be grouped on PostgreSQL)."""
-    if dialect == "postgresql":
-        utc = func.timezone(literal_column("'UTC'"), column)
-        return func.to_char(utc, literal_column("'YYYY-MM-DD'"))
-    return func.date(column)
-
-
-def _domain(column: Any, dialect: str) -> ColumnElement[Any]:
-    """The lower-cased domain part of an address column."""
-    if dialect == "postgresql":
-        return func.lower(func.substring(column, literal_column("'@([^@]*)$'")))
-    return func.lower(func.substr(column, func.instr(column, literal_column("'@'")) + 1))
-
-
-async def deliverability(
-    session: AsyncSession, tenant: str, *, today: date, days: int = STATS_DAYS
-) -> Deliverability:
-    """Per UTC day over `days` days up to `today`, and bounce rates of the busiest domains."""
-    since = datetime.combine(today - timedelta(days=days - 1), time(), tzinfo=UTC)
-    dialect = session.get_bind().dialect.name
-    s_day, b_day = _day(StatusRecord.at, dialect), _day(BounceRecord.at, dialect)
-    s_domain, b_domain = (
-        _domain(StatusRecord.recipient, dialect),
-        _domain(BounceRecord.address, dialect),
-    )
-    statuses = (StatusRecord.tenant == tenant, StatusRecord.at >= since)
-    bounces = (BounceRecord.tenant == tenant, BounceRecord.at >= since)
-    status_rows = await session.execute(
-        select(s_day, StatusRecord.status, func.count())
-        .where(*statuses, StatusRecord.status.in_((SENT, SUPPRESSED)))
-        .group_by(s_day, StatusRecord.status)
-    )
-    bounce_rows = await session.execute(
-        select(b_day, BounceRecord.hard, func.count())
-        .where(*bounces)
-        .group_by(b_day, BounceRecord.hard)
-    )
-    sent_rows = await session.execute(
-        select(s_domain, func.count())
-        .where(*statuses, StatusRecord.status == SENT, StatusRecord.recipient.is_not(None))
-        .group_by(s_domain)
-    )
-    bounced_rows = await session.execute(
-        select(b_domain, BounceRecord.hard, func.count())
-        .where(*bounces)
-        .group_by(b_domain, BounceRecord.hard)
-    )
-    return assemble_deliverability(
-        today,
-        days,
-        daily=[(str(d), str(s), int(n)) for d, s, n in status_rows]
-        + [(str(d), "hard" if hard else "soft", int(n)) for d, hard, n in bounce_rows],
-        sent_by_domain=[(str(domain or ""), int(n)) for domain, n in sent_rows],
-        bounced_by_domain=[
-            (str(domain or ""), bool(hard), int(n)) for domain, hard, n in bounced_rows
-        ],
-    )
-
-
-def assemble_deliverability(
-    today: date,
-    days: int,
-    *,
-    daily: Iterable[tuple[str, str, int]],
-    sent_by_domain: Iterable[tuple[str, int]],
-    bounced_by_domain: Iterable[tuple[str, bool, int]],
-) -> Deliverability:
-    """Zero-filled days and the top domains by volume, from grouped counts (pure)."""
-    first = today - timedelta(days=days - 1)
-    counts: dict[date, dict[str, int]] = {first + timedelta(n): {} for n in range(days)}
-    for day_text, kind, count in daily:
-        bucket = counts.get(date.fromisoformat(day_text[:10]))
-        if bucket is not None:
-            bucket[kind] = bucket.get(kind, 0) + count
-    domains: dict[str, list[int]] = {}
-    for domain, count in sent_by_domain:
-        domains.setdefault(domain or "(none)", [0, 0, 0])[0] += count
-    for domain, hard, count in bounced_by_domain:
-        domains.setdefault(domain or "(none)", [0, 0, 0])[1 if hard else 2] += count
-    ranked = sorted(domains.items(), key=lambda item: (-item[1][0], -sum(item[1][1:]), item[0]))
-    return Deliverability(
-        days=[DayCounts(day, **values) for day, values in counts.items()],
-        domains=[DomainRate(name, *numbers) for name, numbers in ranked[:TOP_DOMAINS]],
-    )
-
-
-REASONS: dict[str, str] = {
-    "userunknown": "The mailbox does not exist. Check the address with the customer.",
-    "hostunknown": "The email domain (the part after @) does not exist. Check its spelling.",
-    "hasmoved": "The recipient has moved to a new address; the old one no longer works.",
-    "notaccept": "The recipient's domain does not accept any email.",
-    "mailboxfull": "The recipient's mailbox is full.",
-    "exceedlimit": "The email is larger than the recipient's mailbox allows.",
-    "mesgtoobig": "The email is too large for the recipient's mail server.",
-    "filtered": "The recipient's mail server refused it (a filter, or the mailbox is disabled).",
-    "rejected": "The recipient's mail server refused our sender address.",
-    "blocked": "The recipient's mail server blocks mail from our sending server.",
-    "spamdetected": "The recipient's mail server took the email for spam.",
-    "virusdetected": "The recipient's mail server thought the email carried a virus.",
-    "policyviolation": "The email broke a rule of the recipient's organisation.",
-    "securityerror": "The recipient's mail server refused it for a security reason.",
-    "authfailure": "The email failed the recipient's sender checks (SPF, DKIM or DMARC).",
-    "norelaying": "The recipient's mail server refused to pass the email on.",
-    "requireptr": "The recipient's mail server wants our server to have a reverse DNS name.",
-    "notcompliantrfc": "The recipient's mail server says the email breaks the email standards.",
-    "contenterror": "The recipient's mail server could not accept the email's content.",
-    "expired": "Delivery kept failing until we gave up; the server could not be reached in time.",
-    "networkerror": "A network problem stopped the delivery.",
-    "systemerror": "The recipient's mail server had an internal error.",
-    "systemfull": "The recipient's mail server has run out of space.",
-    "toomanyconn": "The recipient's mail server was too busy (too many connections).",
-    "speeding": "The recipient's mail server asked us to send more slowly.",
-    "suspend": "The recipient's mailbox is suspended or no longer in use.",
-    "syntaxerror": "The recipient's mail server did not understand our server.",
-    "mailererror": "The recipient's mail program failed to deliver the email.",
-    "onhold": "The bounce could not be classified yet; delivery is on hold.",
-    "failedstarttls": "No encrypted connection to the recipient's mail server was possible.",
-    "badreputation": "The recipient's mail server distrusts our sending server's reputation.",
-    "undefined": "The bounce does not say why the email could not be delivered.",
-    "feedback": "The recipient marked the email as spam.",
-    "vacation": "An automatic reply (for example, out of office); the email did arrive.",
-}
-
-
-def explain_reason(code: str | None) -> str:
-    """A bounce reason code (Sisimai's vocabulary) in plain words for accounting staff."""
-    key = (code or "undefined").strip().lower()
-    return REASONS.get(key, f"The email could not be delivered (reason code: {key}).")

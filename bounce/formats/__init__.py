@@ -17,10 +17,10 @@ from bounce.formats.text import (
     cut_original,
     infer_action,
 )
-from bounce.patterns import match_reason, normalize_text
+from bounce.patterns import normalize_text, strong_reason
 from bounce.status import find_reply_code, find_status
 
-__all__ = ["Finding", "Report", "TextReading", "looks_like_bounce", "read_text_bounce"]
+__all__ = ["Finding", "Report", "TextReading", "diagnose", "looks_like_bounce", "read_text_bounce"]
 
 MAX_RECIPIENTS = 25
 _BOUNCE_SENDER = re.compile(
@@ -60,13 +60,17 @@ def looks_like_bounce(report: Report) -> bool:
     )
 
 
-def _finding(address: str, block: str, section: str, action: str) -> Finding:
-    evidence = block
-    if not (find_status(block) or find_reply_code(block) or match_reason(normalize_text(block))):
-        evidence = section  # the reason sits before the address (MailMarshal, Notes, ...)
+def _telling(text: str) -> bool:
+    return bool(find_status(text) or find_reply_code(text) or strong_reason(normalize_text(text)))
+
+
+def _finding(address: str, texts: list[str], action: str) -> Finding:
+    """The first of the texts (the address's block, ..., the whole report) that says something:
+    the reason may sit before the address (MailMarshal, Notes) or in a transcript above it."""
+    evidence = next((t for t in texts if t and _telling(t)), next((t for t in texts if t), ""))
     return Finding(
         address=address,
-        diagnostic=compact(evidence),
+        diagnostic=compact(evidence, 1500),
         status=find_status(evidence),
         reply_code=find_reply_code(evidence),
         action=action,
@@ -99,11 +103,20 @@ def read_text_bounce(report: Report, *, required: bool) -> TextReading | None:
         return TextReading(name, (), section) if required else None
     action = infer_action(report.subject, section)
     candidates = candidates[:MAX_RECIPIENTS]
-    blocks = blocks_by_address(section, candidates)
-    findings = tuple(
-        _finding(address, blocks.get(address, ""), section, action) for address in candidates
+    return TextReading(name, diagnose(report, section, candidates, action), section)
+
+
+def diagnose(
+    report: Report, section: str, addresses: list[str], action: str
+) -> tuple[Finding, ...]:
+    """A finding per address, its diagnostic taken from the most specific text that has one."""
+    blocks = blocks_by_address(section, addresses)
+    whole = cut_original(report.text)
+    wider = blocks_by_address(whole, addresses)
+    return tuple(
+        _finding(address, [blocks.get(address, ""), wider.get(address, ""), section, whole], action)
+        for address in addresses
     )
-    return TextReading(name, findings, section)
 
 
 def addresses_in(text: str) -> list[str]:

@@ -24,7 +24,7 @@ _SUBTYPES = {
 def _document(text: str) -> dict[str, Any] | None:
     start = text.find("{")
     end = text.rfind("}")
-    if start < 0 or end <= start or "notificationType" not in text and "eventType" not in text:
+    if start < 0 or end <= start or ("notificationType" not in text and "eventType" not in text):
         return None
     try:
         document = json.loads(text[start : end + 1])

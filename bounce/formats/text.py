@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from email.message import Message
 
 from bounce.addresses import ADDRESS_RE, find_addresses, is_system_address, normalize
-from bounce.model import Reason
 from bounce.message import content_type, header_text, part_text, walk
+from bounce.model import Reason
 
 # Where the returned original message starts in a report's text.
 _ORIGINAL_MARKERS = re.compile(
@@ -26,16 +26,18 @@ _ORIGINAL_MARKERS = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _HEADER_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,40}:[ \t]")
-_ANCHOR_HEADERS = re.compile(r"^(?:received|return-path|message-id|date|from|subject|to):",
-                             re.IGNORECASE)
+_ANCHOR_HEADERS = re.compile(
+    r"^(?:received|return-path|message-id|date|from|subject|to):", re.IGNORECASE
+)
 _NOT_RECIPIENT_LINE = re.compile(
-    r"^\s*>?\s*(?:message-id|in-reply-to|references|received|from|return-path|sender|reply-to|"
+    r"^[\s*>]*(?:message-id|in-reply-to|references|received|from|return-path|sender|reply-to|to|cc|"
     r"x-[\w-]+|dkim-signature|arc-[\w-]+|authentication-results|list-[\w-]+|"
     r"mail from|original sender|sender address|sent by|envelope-from|smtp\.mailfrom|by)\s*[:=]",
     re.IGNORECASE,
 )
-_SYSTEM_EXTRA = re.compile(r"^(?:microsoftexchange[0-9a-f]{20,}|mailer.?daemon.*|postmaster.*)@",
-                           re.IGNORECASE)
+_SYSTEM_EXTRA = re.compile(
+    r"^(?:microsoftexchange[0-9a-f]{20,}|mailer.?daemon.*|postmaster.*)@", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +89,9 @@ def report_text(message: Message) -> str:
         if ctype == "text/html":
             markup.append(html_to_text(part_text(part)))
         elif ctype in ("text/plain", "text/enriched", "text") or (
-            ctype.startswith("text/") and "rfc822-headers" not in ctype and "attachment" not in
-            disposition
+            ctype.startswith("text/")
+            and "rfc822-headers" not in ctype
+            and "attachment" not in disposition
         ):
             plain.append(part_text(part))
     text = "\n\n".join(t for t in plain if t.strip())
@@ -149,7 +152,8 @@ def blocks_by_address(section: str, addresses: list[str], limit: int = 1500) -> 
     blocks: dict[str, list[str]] = {}
     for position, (index, address) in enumerate(starts):
         stop = starts[position + 1][0] if position + 1 < len(starts) else len(lines)
-        blocks.setdefault(address, []).append("\n".join(lines[index:stop]).strip())
+        segment = "\n".join(lines[index:stop]).strip()
+        blocks.setdefault(address, []).append(segment[:600])
     return {a: "\n".join(parts)[:limit] for a, parts in blocks.items()}
 
 
@@ -168,6 +172,13 @@ _DELAYED = re.compile(
     r"technical details of temporary failure",
     re.IGNORECASE,
 )
+_STILL_TRYING = re.compile(
+    r"will (?:continue|keep) trying|will be retried|delivery attempts will continue|"
+    r"warning message only|do not need to resend|no need to resend|no action is required|"
+    r"this is (?:just )?a warning|will continue to attempt|has not yet been delivered|"
+    r"has been delayed|postponed|still being retried",
+    re.IGNORECASE,
+)
 _PERMANENT = re.compile(
     r"permanent(?:ly)? (?:error|fatal|failure|failed)|failed permanently|i've given up|"
     r"could not be delivered|couldn't be delivered|undeliverable|delivery has failed|"
@@ -180,9 +191,11 @@ _PERMANENT = re.compile(
 def infer_action(subject: str, section: str) -> str:
     """`delayed` for warnings (the MTA still retries), else `failed`."""
     head = f"{subject}\n{section[:3000]}"
-    if re.search(r"\b(?:delay(?:ed)?|warning|still being retried|verzögert|retard)", subject, re.I):
-        if not re.search(r"fail|undeliver|returned", subject, re.I):
-            return "delayed"
+    delayed = re.search(r"\b(?:delay(?:ed)?|still being retried|verzögert|retard)", subject, re.I)
+    if delayed and not re.search(r"fail|undeliver|returned", subject, re.I):
+        return "delayed"
+    if _STILL_TRYING.search(head):
+        return "delayed"
     if _DELAYED.search(head) and not _PERMANENT.search(head):
         return "delayed"
     return "failed"

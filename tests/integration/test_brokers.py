@@ -24,26 +24,34 @@ from tests.integration.conftest import (
     status_listener,
     wait_for,
 )
+from tests.support.databases import temporary_database
 from tests.support.smtp_servers import running_smtp_server
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize(
-    "broker_url",
-    [None, NATS_URL, RABBIT_URL, REDIS_URL],
-    ids=["embedded", "nats", "rabbitmq", "redis"],
+    ("broker_url", "database"),
+    [
+        (None, "sqlite"),
+        (NATS_URL, "sqlite"),
+        (RABBIT_URL, "sqlite"),
+        (REDIS_URL, "sqlite"),
+        (NATS_URL, "postgresql"),
+    ],
+    ids=["embedded", "nats", "rabbitmq", "redis", "nats-postgresql"],
 )
 async def test_event_becomes_one_signed_email_and_statuses(
-    tmp_path: Path, dkim_key: tuple[Path, str], broker_url: str | None
+    tmp_path: Path, dkim_key: tuple[Path, str], broker_url: str | None, database: str
 ) -> None:
     key_file, txt_record = dkim_key
     if broker_url:
         await reset_broker(broker_url)
-    async with running_smtp_server() as relay:
+    async with running_smtp_server() as relay, temporary_database(database, tmp_path) as db_url:
         settings = make_settings(
             tmp_path,
             broker_url=broker_url,
+            database_url=db_url,
             relay_url=relay.url(),
             dkim_domain="mailer.test",
             dkim_selector="s2026",
