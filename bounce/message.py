@@ -136,13 +136,16 @@ def part_text(part: Message) -> str:
         payload = part.get_payload()
     except Exception:
         return ""
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     if isinstance(payload, list):
-        return "\n\n".join(
+        source = "\n\n".join(
             _message_source(p) for p in payload[:MAX_PARTS] if isinstance(p, Message)
         )
+        if encoding in ("base64", "quoted-printable"):  # encoded text the parser split as headers
+            return decode_bytes(_transfer_decode(source.strip(), encoding))
+        return source
     if not isinstance(payload, str):
         return ""
-    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     data = _transfer_decode(payload[: MAX_PART_TEXT * 2], encoding)
     try:
         charset = part.get_param("charset")

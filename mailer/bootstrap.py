@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -164,7 +164,11 @@ async def _start_delivery(runtime: Runtime, stack: contextlib.AsyncExitStack) ->
         runtime.broker, dispatcher.submit, max_workers=settings.max_concurrent_sends
     )
     await runtime.broker.start()
-    runtime.tasks.append(asyncio.create_task(_schedule(dispatcher, settings.scheduler_interval)))
+    runtime.tasks.append(
+        asyncio.create_task(
+            _poll_forever("scheduler", dispatcher.run_due, settings.scheduler_interval)
+        )
+    )
 
 
 async def _start_bounce_side(runtime: Runtime, stack: contextlib.AsyncExitStack) -> None:
@@ -182,32 +186,30 @@ async def _start_bounce_side(runtime: Runtime, stack: contextlib.AsyncExitStack)
     )
     runtime.bounce_port = listener.port
     stack.push_async_callback(listener.close)
-    runtime.tasks.append(asyncio.create_task(_process_inbound(processor, wake_up, settings)))
+    runtime.tasks.append(
+        asyncio.create_task(
+            _poll_forever(
+                "inbound processing", processor.run_pending, settings.scheduler_interval, wake_up
+            )
+        )
+    )
 
 
-async def _process_inbound(
-    processor: InboundProcessor, wake_up: asyncio.Event, settings: Settings
+async def _poll_forever(
+    name: str,
+    tick: Callable[[], Awaitable[int]],
+    interval: float,
+    wake_up: asyncio.Event | None = None,
 ) -> None:
-    """Parse and match what the listener stored, as soon as it arrives (and retry failures)."""
+    """Run `tick` again at once while it finds work, else after `interval` or a wake-up."""
+    wake_up = wake_up or asyncio.Event()
     while True:
         try:
-            handled = await processor.run_pending()
+            handled = await tick()
         except Exception:  # a store outage must not end the loop; the next tick retries
-            logger.exception("inbound processing tick failed")
+            logger.exception("%s tick failed", name)
             handled = 0
         if not handled:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake_up.wait(), timeout=settings.scheduler_interval)
+                await asyncio.wait_for(wake_up.wait(), timeout=interval)
             wake_up.clear()
-
-
-async def _schedule(dispatcher: Dispatcher, interval: float) -> None:
-    """Deliver scheduled and deferred mail as it falls due, for as long as the process runs."""
-    while True:
-        try:
-            delivered = await dispatcher.run_due()
-        except Exception:  # a store outage must not end the loop; the next tick retries
-            logger.exception("scheduler tick failed")
-            delivered = 0
-        if not delivered:
-            await asyncio.sleep(interval)

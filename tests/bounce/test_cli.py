@@ -21,8 +21,15 @@ def test_parse_files_yields_one_object_per_file(tmp_path: Path) -> None:
     assert bounce["is_bounce"] is True and bounce["kind"] == "dsn"
     recipients = bounce["recipients"]
     assert isinstance(recipients, list) and len(recipients) == 3
-    assert set(recipients[0]) >= {"address", "status", "reply_code", "action", "reason", "hard",
-                                  "diagnostic"}
+    assert set(recipients[0]) >= {
+        "address",
+        "status",
+        "reply_code",
+        "action",
+        "reason",
+        "hard",
+        "diagnostic",
+    }
     assert other["is_bounce"] is False and other["kind"] == "other"
 
 
@@ -45,7 +52,9 @@ def test_main_prints_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
     assert second["recipients"][0]["reason"] == "vacation"
 
 
-def test_missing_file_is_reported_not_raised(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_missing_file_is_reported_not_raised(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     assert main([str(tmp_path / "nope.eml")]) == 1
     line = json.loads(capsys.readouterr().out)
     assert line["is_bounce"] is False and "error" in line

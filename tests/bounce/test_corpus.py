@@ -54,8 +54,10 @@ def test_every_sample_is_labelled() -> None:
 
 def test_corpus_rates_meet_targets() -> None:
     total, recipient, hard, reason, misses = _rates()
-    print(f"\nbounce corpus: {total} bounces, recipient {recipient:.1%}, hard/soft {hard:.1%}, "
-          f"reason {reason:.1%}")
+    print(
+        f"\nbounce corpus: {total} bounces, recipient {recipient:.1%}, hard/soft {hard:.1%}, "
+        f"reason {reason:.1%}"
+    )
     for miss in misses:
         print("  miss:", miss)
     assert recipient >= RECIPIENT_TARGET
@@ -74,8 +76,20 @@ def test_kind_and_is_bounce(name: str) -> None:
 CORE = sorted(
     name
     for name in LABELS
-    if name.startswith(("postfix-", "exim-", "gmail-", "office365-", "yahoo-", "qmail-", "arf-",
-                        "autoreply-", "sendmail-", "ses-"))
+    if name.startswith(
+        (
+            "postfix-",
+            "exim-",
+            "gmail-",
+            "office365-",
+            "yahoo-",
+            "qmail-",
+            "arf-",
+            "autoreply-",
+            "sendmail-",
+            "ses-",
+        )
+    )
 )
 
 

@@ -41,15 +41,21 @@ def test_per_message_and_per_recipient_fields() -> None:
 
 
 def test_blocks_without_blank_lines_are_split_on_final_recipient() -> None:
-    text = "Final-Recipient: rfc822;a@x.example\nAction: failed\nStatus: 5.0.0\n" \
-           "Final-Recipient: rfc822;b@x.example\nAction: failed\nStatus: 5.2.2\n"
+    text = (
+        "Final-Recipient: rfc822;a@x.example\nAction: failed\nStatus: 5.0.0\n"
+        "Final-Recipient: rfc822;b@x.example\nAction: failed\nStatus: 5.2.2\n"
+    )
     assert [r.final_recipient for r in parse_delivery_status(text).recipients] == [
-        "a@x.example", "b@x.example"]
+        "a@x.example",
+        "b@x.example",
+    ]
 
 
 def test_original_recipient_wins_over_an_internal_final_one() -> None:
-    text = "Final-Recipient: rfc822;userx@sims-ms-daemon\nOriginal-Recipient: rfc822;userx@example.com\n" \
-           "Action: failed\nStatus: 5.0.0\n"
+    text = (
+        "Final-Recipient: rfc822;userx@sims-ms-daemon\nOriginal-Recipient: rfc822;userx@example.com\n"
+        "Action: failed\nStatus: 5.0.0\n"
+    )
     assert parse_delivery_status(text).recipients[0].final_recipient == "userx@example.com"
 
 
@@ -114,7 +120,10 @@ def test_generic_status_yields_to_the_remote_servers_own() -> None:
     result = parse_bounce(_dsn("5.0.0", "550 5.2.2 <jane@example.com>: Mailbox full"))
     (recipient,) = result.recipients
     assert (recipient.status, recipient.reply_code, recipient.reason.value) == (
-        "5.2.2", "550", "mailboxfull")
+        "5.2.2",
+        "550",
+        "mailboxfull",
+    )
     assert not recipient.hard
 
 

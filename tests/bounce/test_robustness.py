@@ -11,8 +11,14 @@ from hypothesis import strategies as st
 from bounce import BounceKind, ParsedBounce, parse_bounce
 
 DATA = Path(__file__).parent / "data"
-SAMPLES = ["postfix-multi.eml", "exim-multi.eml", "office365-recipient-not-found.eml",
-           "flufl-qmail_01.eml", "arf-abuse-hotmail.eml", "autoreply-de-abwesend.eml"]
+SAMPLES = [
+    "postfix-multi.eml",
+    "exim-multi.eml",
+    "office365-recipient-not-found.eml",
+    "flufl-qmail_01.eml",
+    "arf-abuse-hotmail.eml",
+    "autoreply-de-abwesend.eml",
+]
 
 
 def _ok(result: ParsedBounce) -> None:
@@ -23,8 +29,18 @@ def _ok(result: ParsedBounce) -> None:
         recipient.to_dict()
 
 
-@pytest.mark.parametrize("raw", [b"", b"\n", b"\r\n\r\n", b"\x00" * 64, bytes(range(256)) * 4,
-                                 b"From: \n\n", b"Content-Type: multipart/report\n\n--"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\n",
+        b"\r\n\r\n",
+        b"\x00" * 64,
+        bytes(range(256)) * 4,
+        b"From: \n\n",
+        b"Content-Type: multipart/report\n\n--",
+    ],
+)
 def test_degenerate_input(raw: bytes) -> None:
     result = parse_bounce(raw)
     _ok(result)
@@ -71,7 +87,8 @@ MALFORMED = [
     b"RmluYWwtUmVjaXBpZW50OiByZmM4MjI7IGFAYi5leGFtcGxlCkFjdGlvbjogZmFpbGVkClN0YXR1czogNS4xLjEK\n"
     b"--b--\n",
     b"Content-Type: message/rfc822\n\n" * 300 + b"Subject: deep\n\nbody\n",
-    b'Content-Type: multipart/mixed; boundary="a"\n\n' + b'--a\nContent-Type: multipart/mixed; boundary="a"\n\n' * 200,
+    b'Content-Type: multipart/mixed; boundary="a"\n\n'
+    + b'--a\nContent-Type: multipart/mixed; boundary="a"\n\n' * 200,
     b"Subject: " + b"x" * 200_000 + b"\n\n" + b"<a@b.example>: " * 20_000,
 ]
 
@@ -85,6 +102,11 @@ def test_eight_bit_header_is_still_read() -> None:
     result = parse_bounce(MALFORMED[4])
     assert result.verp_token == "abcd1234"
     assert [r.address for r in result.recipients] == ["a@b.example"]
+
+
+def test_base64_delivery_status_is_decoded() -> None:
+    (recipient,) = parse_bounce(MALFORMED[5]).recipients
+    assert (recipient.address, recipient.status, recipient.hard) == ("a@b.example", "5.1.1", True)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -104,8 +126,9 @@ def _mutate(raw: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from(SAMPLES),
-    st.lists(st.tuples(st.integers(0, 20_000), st.integers(0, 64), st.binary(max_size=32)),
-             max_size=8),
+    st.lists(
+        st.tuples(st.integers(0, 20_000), st.integers(0, 64), st.binary(max_size=32)), max_size=8
+    ),
 )
 def test_mutated_samples(name: str, edits: list[tuple[int, int, bytes]]) -> None:
     _ok(parse_bounce(_mutate((DATA / name).read_bytes(), edits)))

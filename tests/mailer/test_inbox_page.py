@@ -10,10 +10,9 @@ import httpx
 import pytest
 
 from mailer.auth import INBOX_COOKIE, csrf_token
-from mailer.inbox_page import nice_top
-from mailer.inbox_queries import REASONS, explain_reason
+from mailer.inbox_charts import nice_top
 from mailer.store.inbox_models import Suppression, Thread
-from tests.mailer.test_inbox_api import (
+from tests.support.inbox import (
     ACME_TOKEN,
     GLOBEX_TOKEN,
     NOW,
@@ -22,13 +21,11 @@ from tests.mailer.test_inbox_api import (
     bounce_details,
     entry,
     inbox_app,
-    pinned_clock,
     thread,
 )
 
 SCRIPT = '<script>alert("x")</script>'
 FORM = {"content-type": "application/x-www-form-urlencoded"}
-__all__ = ["pinned_clock"]  # the fixture, shared with the API tests
 
 
 @pytest.fixture
@@ -247,54 +244,6 @@ async def test_open_mode_names_the_tenant_in_the_url(tmp_path: Path, pinned_cloc
         forged = await stranger.post(url, data={"action": "status", "status": "closed",
                                                 "csrf": csrf})  # fmt: skip
         assert forged.status_code == 403
-
-
-REASON_CODES = [
-    "userunknown",
-    "hostunknown",
-    "hasmoved",
-    "notaccept",
-    "mailboxfull",
-    "exceedlimit",
-    "mesgtoobig",
-    "filtered",
-    "rejected",
-    "blocked",
-    "spamdetected",
-    "virusdetected",
-    "policyviolation",
-    "securityerror",
-    "authfailure",
-    "norelaying",
-    "requireptr",
-    "notcompliantrfc",
-    "contenterror",
-    "expired",
-    "networkerror",
-    "systemerror",
-    "systemfull",
-    "toomanyconn",
-    "speeding",
-    "suspend",
-    "syntaxerror",
-    "mailererror",
-    "onhold",
-    "failedstarttls",
-    "badreputation",
-    "undefined",
-    "feedback",
-    "vacation",
-]
-
-
-def test_every_reason_code_has_its_own_plain_sentence() -> None:
-    sentences = [explain_reason(code) for code in REASON_CODES]
-    assert set(REASON_CODES) == set(REASONS)
-    assert len(set(sentences)) == len(REASON_CODES)
-    assert all(s.endswith(".") and "code" not in s for s in sentences)
-    assert explain_reason("MailboxFull") == explain_reason("mailboxfull")
-    assert explain_reason(None) == explain_reason("undefined")
-    assert "reason code: brandnew" in explain_reason("brandnew")
 
 
 @pytest.mark.parametrize(
