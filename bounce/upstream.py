@@ -10,6 +10,9 @@ from flufl.bounce import all_failures
 from bounce.addresses import clean_address
 
 logger = logging.getLogger(__name__)
+# flufl.bounce logs (with tracebacks) what its detectors raise; we contain those errors, so keep
+# its records out of Python's last-resort stderr handler. Configured handlers still get them.
+logging.getLogger("flufl.bounce").addHandler(logging.NullHandler())
 
 
 def upstream_failures(message: Message) -> list[tuple[str, bool]]:

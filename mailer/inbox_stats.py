@@ -63,7 +63,6 @@ class Deliverability:
         return sum(int(getattr(day, field)) for day in self.days)
 
 
-
 def _day(column: Any, dialect: str) -> ColumnElement[Any]:
     """The UTC calendar day of a timestamp column as 'YYYY-MM-DD' (constants inline, so the
     same expression can be grouped on PostgreSQL)."""

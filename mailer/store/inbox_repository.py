@@ -138,7 +138,9 @@ async def request_by_message_id(
 
 async def request_by_ref(session: AsyncSession, tenant: str, token: str) -> SendRequest | None:
     """A tenant's request by the token of our X-Mailer-Ref header (never another tenant's)."""
-    return await _one_request(session, SendRequest.tenant == tenant, SendRequest.verp_token == token)
+    return await _one_request(
+        session, SendRequest.tenant == tenant, SendRequest.verp_token == token
+    )
 
 
 async def latest_request_to(

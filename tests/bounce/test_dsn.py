@@ -53,7 +53,8 @@ def test_blocks_without_blank_lines_are_split_on_final_recipient() -> None:
 
 def test_original_recipient_wins_over_an_internal_final_one() -> None:
     text = (
-        "Final-Recipient: rfc822;userx@sims-ms-daemon\nOriginal-Recipient: rfc822;userx@example.com\n"
+        "Final-Recipient: rfc822;userx@sims-ms-daemon\n"
+        "Original-Recipient: rfc822;userx@example.com\n"
         "Action: failed\nStatus: 5.0.0\n"
     )
     assert parse_delivery_status(text).recipients[0].final_recipient == "userx@example.com"

@@ -1,4 +1,4 @@
-"""Inbound processing: bounces find their message and thread, mark it, and suppress dead addresses."""
+"""Inbound processing: bounces find their message and thread, mark it, suppress dead addresses."""
 
 from __future__ import annotations
 
@@ -80,8 +80,10 @@ async def setup(
 
 async def test_hard_bounce_marks_threads_and_suppresses(setup: Setup) -> None:
     raw, token = await setup.send(attach_pdf=False)
-    await setup.receive(dsn(raw, "customer1@example.org", to=f"bounces+{token}@{DOMAIN}"),
-                        f"bounces+{token}@{DOMAIN}")  # fmt: skip
+    await setup.receive(
+        dsn(raw, "customer1@example.org", to=f"bounces+{token}@{DOMAIN}"),
+        f"bounces+{token}@{DOMAIN}",
+    )
     bounced = [s for s in setup.pipeline.publisher.statuses if s.status.value == "bounced"]
     assert [(s.recipient, s.reason, s.hard, s.enhanced_status) for s in bounced] == [
         ("customer1@example.org", "userunknown", True, "5.1.1")
@@ -108,8 +110,13 @@ async def test_hard_bounce_marks_threads_and_suppresses(setup: Setup) -> None:
 async def test_soft_bounces_suppress_after_three_in_a_week(setup: Setup) -> None:
     for number in range(3):
         raw, token = await setup.send(id=f"evt-{number}", attach_pdf=False)
-        full = dsn(raw, "customer1@example.org", to="x", status="4.2.2",
-                   diagnostic="smtp; 452 4.2.2 Mailbox full")  # fmt: skip
+        full = dsn(
+            raw,
+            "customer1@example.org",
+            to="x",
+            status="4.2.2",
+            diagnostic="smtp; 452 4.2.2 Mailbox full",
+        )
         await setup.receive(full, f"bounces+{token}@{DOMAIN}")
         suppressed = await setup.rows(Suppression, tenant="acme")
         assert bool(suppressed) == (number == 2)
@@ -135,8 +142,12 @@ async def test_forwarded_bounce_is_matched_within_the_tenant_only(setup: Setup) 
 async def test_customer_reply_lands_in_the_thread(setup: Setup) -> None:
     await setup.send(attach_pdf=False)
     [thread] = await setup.rows(Thread, tenant="acme")
-    answer = reply(sender="Customer 1 <customer1@example.org>", to=f"reply+{thread.reply_token}@{DOMAIN}",
-                   subject="Re: Invoice INV-10001", text="We paid this yesterday.\n<script>x</script>")  # fmt: skip
+    answer = reply(
+        sender="Customer 1 <customer1@example.org>",
+        to=f"reply+{thread.reply_token}@{DOMAIN}",
+        subject="Re: Invoice INV-10001",
+        text="We paid this yesterday.\n<script>x</script>",
+    )
     await setup.receive(answer, f"reply+{thread.reply_token}@{DOMAIN}", "customer1@example.org")
     entries = await setup.rows(ThreadEntry, thread_id=thread.id)
     assert [entry.direction for entry in entries] == ["outgoing", "reply"]
@@ -145,17 +156,23 @@ async def test_customer_reply_lands_in_the_thread(setup: Setup) -> None:
 
 
 async def test_out_of_office_is_not_a_bounce(setup: Setup) -> None:
-    raw, token = await setup.send(attach_pdf=False)
-    away = reply(sender="customer1@example.org", to=f"bounces+{token}@{DOMAIN}",
-                 subject="Out of office", text="I am away until Monday.", auto=True)  # fmt: skip
+    _raw, token = await setup.send(attach_pdf=False)
+    away = reply(
+        sender="customer1@example.org",
+        to=f"bounces+{token}@{DOMAIN}",
+        subject="Out of office",
+        text="I am away until Monday.",
+        auto=True,
+    )
     await setup.receive(away, f"bounces+{token}@{DOMAIN}")
     assert await setup.rows(BounceRecord) == []
     assert setup.pipeline.statuses()[-1] == "sent"
 
 
 async def test_unknown_tokens_are_kept_as_unmatched(setup: Setup) -> None:
-    await setup.receive(dsn(b"Subject: x\r\n\r\nx\r\n", "a@example.org", to="x"),
-                        f"bounces+ffffffff@{DOMAIN}")  # fmt: skip
+    await setup.receive(
+        dsn(b"Subject: x\r\n\r\nx\r\n", "a@example.org", to="x"), f"bounces+ffffffff@{DOMAIN}"
+    )
     [inbound] = await setup.rows(InboundMessage)
     assert (inbound.state, inbound.tenant) == ("unmatched", None)
     assert await setup.rows(Thread) == []

@@ -71,11 +71,14 @@ MALFORMED = [
     b'From: MAILER-DAEMON@x.example\nContent-Type: multipart/report; boundary="zz"\n\n--zz\n'
     b"Final-Recipient: rfc822; a@b.example\nAction: failed\nStatus: 5.1.1\n",
     # unknown and wrong charsets, bad base64, bad quoted-printable
-    b"From: postmaster@x.example\nSubject: Undeliverable\nContent-Type: text/plain; charset=x-klingon\n"
+    b"From: postmaster@x.example\nSubject: Undeliverable\n"
+    b"Content-Type: text/plain; charset=x-klingon\n"
     b"Content-Transfer-Encoding: base64\n\n!!!notbase64@@@\n",
-    b"From: postmaster@x.example\nSubject: failure notice\nContent-Type: text/plain; charset=utf-8\n"
+    b"From: postmaster@x.example\nSubject: failure notice\n"
+    b"Content-Type: text/plain; charset=utf-8\n"
     b"Content-Transfer-Encoding: quoted-printable\n\n<a@b.example>:\n=ZZ=\nuser unknown=\n",
-    b"From: postmaster@x.example\nSubject: failure notice\nContent-Type: text/plain; charset=utf-16\n\n"
+    b"From: postmaster@x.example\nSubject: failure notice\n"
+    b"Content-Type: text/plain; charset=utf-16\n\n"
     b"\xff\xfe<\x00a\x00@\x00",
     # 8-bit and broken encoded-word headers
     b"From: \xc3\xa9\xff <mailer-daemon@x.example>\nSubject: =?utf-8?B?!!!?= \xe9chec\n"

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import uvicorn
@@ -15,10 +16,12 @@ from mailer.embedded_nats import free_port
 from mailer.store.inbox_models import BounceRecord, Thread
 from mailer.store.models import StatusRecord
 from tests.integration.conftest import wait_for
-from tests.mailer.test_inbox_api import ACME_TOKEN, NOW, TOKENS, Inbox, inbox_app, pinned_clock
+from tests.support.inbox import ACME_TOKEN, NOW, TOKENS, Inbox, inbox_app, pin_clock
+
+if TYPE_CHECKING:
+    from playwright.async_api import PlaywrightContextManager
 
 pytestmark = pytest.mark.integration
-playwright = pytest.importorskip("playwright.async_api")
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -33,7 +36,28 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 DOMAINS = ["gmail.com", "outlook.com", "example.org", "web.de", "yahoo.com", "firma.test"]
-__all__ = ["pinned_clock"]  # the fixture, shared with the API tests
+
+
+def open_playwright() -> PlaywrightContextManager:
+    """Playwright, ready to drive Chromium; a missing one fails the test instead of skipping it,
+    since `scripts/setup test` installs both (PyPI `playwright`, Debian `chromium`)."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"Chromium is missing at {CHROMIUM}: install Debian's chromium "
+            "(apt-get install chromium, as scripts/setup test does)",
+            pytrace=False,
+        )
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError as exc:
+        missing = str(exc)
+    else:
+        return async_playwright()
+    pytest.fail(
+        f"Playwright is missing ({missing}): install the project's test dependencies "
+        "(scripts/setup test installs the PyPI package playwright)",
+        pytrace=False,
+    )
 
 
 class _Server(uvicorn.Server):
@@ -68,10 +92,11 @@ async def add_history(inbox: Inbox) -> None:
 
 
 @pytest.fixture
-async def served(tmp_path: Path, pinned_clock: None) -> AsyncIterator[tuple[str, Inbox]]:
+async def served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[str, Inbox]]:
     """The seeded app behind uvicorn on a free loopback port, in this event loop."""
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    pin_clock(monkeypatch)
     async with inbox_app(tmp_path, tokens=TOKENS) as inbox:
         await add_history(inbox)
         port = free_port()
@@ -92,9 +117,10 @@ async def served(tmp_path: Path, pinned_clock: None) -> AsyncIterator[tuple[str,
 async def test_staff_sign_in_read_a_bounce_and_change_its_status(
     served: tuple[str, Inbox],
 ) -> None:
+    playwright = open_playwright()
     base, inbox = served
     ARTIFACTS.mkdir(exist_ok=True)
-    async with playwright.async_playwright() as driver:
+    async with playwright as driver:
         browser = await driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             context = await browser.new_context(viewport={"width": 1280, "height": 900})
