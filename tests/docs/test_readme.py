@@ -19,9 +19,10 @@ def test_readme_starts_with_the_two_setup_commands() -> None:
     blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S)
     assert blocks[0].strip() == "scripts/setup && .venv/bin/mailer run"
     assert blocks[1].strip() == "scripts/setup test && .venv/bin/python -m pytest"
-    assert "scripts/setup test && .venv/bin/python -m pytest" in (
-        README.parent / ".ci" / "run"
-    ).read_text()
+    assert (
+        "scripts/setup test && .venv/bin/python -m pytest"
+        in (README.parent / ".ci" / "run").read_text()
+    )
 
 
 def test_every_documented_command_exists() -> None:
