@@ -20,6 +20,7 @@ from mailer.events import DeliveryStatus, TemplateName
 from mailer.inbox_api import inbox_api_router
 from mailer.inbox_page import add_inbox_page
 from mailer.intake import InvalidEvent, parse_event
+from mailer.mailbox_api import mailbox_api_router
 from mailer.render import default_templates_dir
 from mailer.store import repository
 from mailer.store.models import TemplateSetting
@@ -178,6 +179,9 @@ def create_api(runtime: Runtime) -> FastAPI:
         return JSONResponse(json.loads(asyncapi_document(runtime.broker)))
 
     app.include_router(inbox_api_router(runtime.sessions, _now))
+    app.include_router(
+        mailbox_api_router(runtime.sessions, runtime.settings.effective_bounce_domain, _now)
+    )
     add_inbox_page(app, runtime.sessions, auth, default_templates_dir(), _now)
     return app
 
