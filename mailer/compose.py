@@ -44,6 +44,8 @@ class Draft:
     thread_token: str
     created_at: datetime
     attach_pdf: bool
+    sender: Address
+    signer: DkimSigner | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,7 @@ class ComposedMessage:
     data: bytes
     subject: str
     text: str
+    sender: str
 
 
 class Composer:
@@ -67,7 +70,7 @@ class Composer:
     ) -> None:
         self._renderer = renderer
         self._pdfs = pdfs
-        self._signer = signer
+        self.platform_signer = signer
         self.identity = identity
 
     async def compose(self, draft: Draft) -> ComposedMessage:
@@ -79,9 +82,9 @@ class Composer:
             attachment = await self._pdfs.render(document, event.data, draft.locale)
             rendered = RenderedEmail(rendered.subject, rendered.html, rendered.text, (attachment,))
         data = self._build(draft, rendered)
-        if self._signer is not None:
-            data = await asyncio.to_thread(self._signer.sign, data)
-        return ComposedMessage(data, rendered.subject, rendered.text)
+        if draft.signer is not None:
+            data = await asyncio.to_thread(draft.signer.sign, data)
+        return ComposedMessage(data, rendered.subject, rendered.text, draft.sender.email)
 
     def _build(self, draft: Draft, rendered: RenderedEmail) -> bytes:
         company = draft.event.data.company
@@ -93,8 +96,7 @@ class Composer:
         try:
             return build_message(
                 rendered,
-                # The configured sender is trusted as it is (it may use a reserved test domain).
-                sender=Address.model_construct(email=self.identity.from_address, name=name),
+                sender=draft.sender,
                 reply_to=reply_to,
                 to=draft.event.to,
                 cc=draft.event.cc,

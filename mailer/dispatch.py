@@ -13,11 +13,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailer.catalog import CATALOG, TemplateSpec, resolve_locale
 from mailer.compose import ComposedMessage, Composer, Draft
+from mailer.dkim import DkimSigner
 from mailer.errors import MailerError
 from mailer.events import DeliveryStatus, SendEvent, StatusEvent
 from mailer.intake import InvalidEvent, parse_event
 from mailer.mime import make_message_id
 from mailer.retry import RetryPolicy
+from mailer.senders import (
+    Road,
+    SenderChoice,
+    SenderDirectory,
+    SenderRefused,
+    SharedRelayOnly,
+    choose_sender,
+)
 from mailer.store import inbox_repository as inbox
 from mailer.store import repository
 from mailer.store.inbox_models import EntryDirection, ThreadEntry
@@ -61,10 +70,12 @@ class Dispatcher:
         transport: Transport,
         publisher: StatusPublisher,
         policy: RetryPolicy,
+        directory: SenderDirectory | None = None,
         lease: timedelta = timedelta(minutes=5),
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
+        self._directory: SenderDirectory = directory or SharedRelayOnly()
         self._composer = composer
         self._transport = transport
         self._publisher = publisher
@@ -82,6 +93,10 @@ class Dispatcher:
             return Submission(
                 DeliveryStatus.REJECTED, invalid.tenant, invalid.request_id, invalid.reason
             )
+        refusal = await self._refuse_sender(event)
+        if refusal is not None:
+            await self._reject(refusal)
+            return Submission(DeliveryStatus.REJECTED, event.tenant, event.id, refusal.reason)
         pk, created = await self._accept(event)
         if pk is not None and await self._claim_if_due(pk):
             await self.deliver(pk)
@@ -97,6 +112,26 @@ class Dispatcher:
                 await self.deliver(pk)
                 delivered += 1
         return delivered
+
+    async def _refuse_sender(self, event: SendEvent) -> InvalidEvent | None:
+        """An event asking for a From address its tenant may not use is rejected, not queued."""
+        if event.sender is None:
+            return None
+        try:
+            async with self._sessions() as session:
+                await self._choose_sender(session, event)
+        except SenderRefused as refused:
+            return InvalidEvent(str(refused), event.tenant, event.id)
+        return None
+
+    async def _choose_sender(self, session: AsyncSession, event: SendEvent) -> SenderChoice:
+        return choose_sender(
+            requested=event.sender,
+            company_name=event.data.company.name,
+            platform_from=self._composer.identity.from_address,
+            tenant=await self._directory.sender_settings(session, event.tenant),
+            verified_domains=await self._directory.verified_domains(session, event.tenant),
+        )
 
     async def _reject(self, invalid: InvalidEvent) -> None:
         logger.warning(
@@ -185,11 +220,16 @@ class Dispatcher:
             request = await repository.load_request(session, pk)
             waiting = [r.address for r in repository.pending_recipients(request)]
             suppressed = await inbox.suppressed_addresses(session, request.tenant, waiting)
-            draft = await self._draft(session, request)
-        sendable = tuple(address for address in waiting if address not in suppressed)
+            sendable = tuple(address for address in waiting if address not in suppressed)
+            route = await self._route(session, request) if sendable else None
         composed: ComposedMessage | None = None
         results: list[RecipientResult] = []
-        if sendable:
+        if isinstance(route, str):
+            results = [
+                RecipientResult(a, Outcome.PERMANENT_FAILURE, detail=route) for a in sendable
+            ]
+        elif route is not None:
+            draft, transport, envelope_sender = route
             try:
                 composed = await self._composer.compose(draft)
             except MailerError as exc:
@@ -200,14 +240,48 @@ class Dispatcher:
                     RecipientResult(a, Outcome.PERMANENT_FAILURE, detail=str(exc)) for a in sendable
                 ]
             else:
-                envelope = Envelope(
-                    self._composer.identity.return_path(request.verp_token), sendable
-                )
-                results = list((await self._transport.send(envelope, composed.data)).recipients)
+                envelope = Envelope(envelope_sender, sendable)
+                results = list((await transport.send(envelope, composed.data)).recipients)
         await self._record_attempt(pk, results, suppressed, composed)
 
-    async def _draft(self, session: AsyncSession, request: SendRequest) -> Draft:
+    async def _route(
+        self, session: AsyncSession, request: SendRequest
+    ) -> tuple[Draft, Transport, str] | str:
+        """What to compose, through which transport, from which envelope sender (or why not)."""
         event = SendEvent.model_validate(request.event)
+        try:
+            choice = await self._choose_sender(session, event)
+        except SenderRefused as refused:  # the domain lost its verification since acceptance
+            return str(refused)
+        signer = self._composer.platform_signer
+        if choice.signing_domain is not None:
+            signer = await self._directory.signer_for(
+                session, request.tenant, choice.signing_domain
+            )
+        transport, envelope_sender = (
+            self._transport,
+            self._composer.identity.return_path(request.verp_token),
+        )
+        if choice.road is Road.OWN_SMTP:
+            own = await self._directory.own_transport(session, request.tenant)
+            if own is None:
+                return "the tenant's own SMTP server is not configured"
+            # With the firm's own server, bounces go to the firm's own address.
+            transport, envelope_sender = own, choice.sender.email
+        return (
+            await self._draft(session, request, event, choice, signer),
+            transport,
+            envelope_sender,
+        )
+
+    async def _draft(
+        self,
+        session: AsyncSession,
+        request: SendRequest,
+        event: SendEvent,
+        choice: SenderChoice,
+        signer: DkimSigner | None,
+    ) -> Draft:
         thread = await inbox.ensure_thread(
             session, request.tenant, request.thread, "", request.created_at
         )
@@ -220,6 +294,8 @@ class Dispatcher:
             thread_token=thread.reply_token,
             created_at=request.created_at,
             attach_pdf=await self._attach_pdf(session, request, event),
+            sender=choice.sender,
+            signer=signer,
         )
 
     async def _attach_pdf(
@@ -292,7 +368,7 @@ class Dispatcher:
         entry = ThreadEntry(
             at=now,
             direction=EntryDirection.OUTGOING.value,
-            sender=self._composer.identity.from_address,
+            sender=composed.sender,
             recipients=[r.address for r in request.recipients],
             subject=composed.subject[:500],
             body_text=composed.text,

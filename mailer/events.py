@@ -243,7 +243,7 @@ class TemplateData(_Open):
 class SendEvent(BaseModel):
     """A request to email one document or notice (subject `mail.send`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     id: str = Field(
         min_length=1,
@@ -260,6 +260,12 @@ class SendEvent(BaseModel):
     to: list[Address] = Field(min_length=1, max_length=50, description="Primary recipients.")
     cc: list[Address] = Field(default_factory=list, max_length=50)
     bcc: list[Address] = Field(default_factory=list, max_length=50)
+    sender: Address | None = Field(
+        default=None,
+        alias="from",
+        description="One of the tenant's sending addresses, on a domain it has verified; "
+        "default: the tenant's configured sender, else the platform's noreply address.",
+    )
     locale: str = Field(
         default="en", max_length=35, description="en, fr, de, da, ro; others fall back to en."
     )

@@ -15,6 +15,7 @@ from mailer.events import StatusEvent
 from mailer.pdf_pool import PdfRenderer
 from mailer.render import EmailRenderer
 from mailer.retry import RetryPolicy
+from mailer.senders import SenderDirectory, TenantSender
 from mailer.store.database import session_factory
 from mailer.transport.base import Envelope, Outcome, RecipientResult, SendResult, Transport
 
@@ -92,6 +93,7 @@ def build_pipeline(
     pdfs: PdfRenderer,
     renderer: EmailRenderer,
     signer: DkimSigner | None = None,
+    directory: SenderDirectory | None = None,
 ) -> Pipeline:
     publisher, clock = CollectingPublisher(), Clock()
     dispatcher = Dispatcher(
@@ -100,6 +102,31 @@ def build_pipeline(
         transport=transport,
         publisher=publisher,
         policy=POLICY,
+        directory=directory,
         clock=clock,
     )
     return Pipeline(dispatcher, transport, publisher, clock, session_factory(engine))
+
+
+@dataclass
+class FakeDirectory:
+    """Tenant sending settings held in memory, as the tenant-settings service would give them."""
+
+    senders: dict[str, TenantSender] = field(default_factory=dict)
+    domains: dict[str, frozenset[str]] = field(default_factory=dict)
+    signers: dict[tuple[str, str], DkimSigner] = field(default_factory=dict)
+    servers: dict[str, Transport] = field(default_factory=dict)
+
+    async def sender_settings(self, session: AsyncSession, tenant: str) -> TenantSender | None:
+        return self.senders.get(tenant)
+
+    async def verified_domains(self, session: AsyncSession, tenant: str) -> frozenset[str]:
+        return self.domains.get(tenant, frozenset())
+
+    async def signer_for(
+        self, session: AsyncSession, tenant: str, domain: str
+    ) -> DkimSigner | None:
+        return self.signers.get((tenant, domain))
+
+    async def own_transport(self, session: AsyncSession, tenant: str) -> Transport | None:
+        return self.servers.get(tenant)
