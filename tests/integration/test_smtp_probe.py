@@ -61,9 +61,7 @@ async def test_tls_refused_fails_closed(tls_files: TlsFiles) -> None:
     ("password", "verdict"),
     [("right", ProbeVerdict.ACCEPTED), ("wrong", ProbeVerdict.AUTH_FAILED)],
 )
-async def test_login(
-    tls_files: TlsFiles, password: str, verdict: ProbeVerdict, tmp_path: Path
-) -> None:
+async def test_login(tls_files: TlsFiles, password: str, verdict: ProbeVerdict) -> None:
     async with running_smtp_server(tls="starttls", tls_files=tls_files,
                                    credentials={"user": "right"}) as server:  # fmt: skip
         config = SmtpConfig(host="127.0.0.1", port=server.port, tls="starttls_required",
