@@ -12,21 +12,14 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailer.catalog import CATALOG, TemplateSpec, resolve_locale
-from mailer.compose import ComposedMessage, Composer, Draft
-from mailer.dkim import DkimSigner
+from mailer.compose import ComposedMessage, Composer
 from mailer.errors import MailerError
 from mailer.events import DeliveryStatus, SendEvent, StatusEvent
 from mailer.intake import InvalidEvent, parse_event
 from mailer.mime import make_message_id
 from mailer.retry import RetryPolicy
-from mailer.senders import (
-    Road,
-    SenderChoice,
-    SenderDirectory,
-    SenderRefused,
-    SharedRelayOnly,
-    choose_sender,
-)
+from mailer.routing import NotSent, Router
+from mailer.senders import SenderDirectory, SharedRelayOnly
 from mailer.store import inbox_repository as inbox
 from mailer.store import repository
 from mailer.store.inbox_models import EntryDirection, ThreadEntry
@@ -75,9 +68,8 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
-        self._directory: SenderDirectory = directory or SharedRelayOnly()
+        self._router = Router(sessions, composer, transport, directory or SharedRelayOnly(), clock)
         self._composer = composer
-        self._transport = transport
         self._publisher = publisher
         self._policy = policy
         self._lease = lease
@@ -93,7 +85,7 @@ class Dispatcher:
             return Submission(
                 DeliveryStatus.REJECTED, invalid.tenant, invalid.request_id, invalid.reason
             )
-        refusal = await self._refuse_sender(event)
+        refusal = await self._router.refuse_sender(event)
         if refusal is not None:
             await self._reject(refusal)
             return Submission(DeliveryStatus.REJECTED, event.tenant, event.id, refusal.reason)
@@ -112,26 +104,6 @@ class Dispatcher:
                 await self.deliver(pk)
                 delivered += 1
         return delivered
-
-    async def _refuse_sender(self, event: SendEvent) -> InvalidEvent | None:
-        """An event asking for a From address its tenant may not use is rejected, not queued."""
-        if event.sender is None:
-            return None
-        try:
-            async with self._sessions() as session:
-                await self._choose_sender(session, event)
-        except SenderRefused as refused:
-            return InvalidEvent(str(refused), event.tenant, event.id)
-        return None
-
-    async def _choose_sender(self, session: AsyncSession, event: SendEvent) -> SenderChoice:
-        return choose_sender(
-            requested=event.sender,
-            company_name=event.data.company.name,
-            platform_from=self._composer.identity.from_address,
-            tenant=await self._directory.sender_settings(session, event.tenant),
-            verified_domains=await self._directory.verified_domains(session, event.tenant),
-        )
 
     async def _reject(self, invalid: InvalidEvent) -> None:
         logger.warning(
@@ -221,17 +193,14 @@ class Dispatcher:
             waiting = [r.address for r in repository.pending_recipients(request)]
             suppressed = await inbox.suppressed_addresses(session, request.tenant, waiting)
             sendable = tuple(address for address in waiting if address not in suppressed)
-            route = await self._route(session, request) if sendable else None
+            route = await self._router.route(session, request) if sendable else None
         composed: ComposedMessage | None = None
         results: list[RecipientResult] = []
-        if isinstance(route, str):
-            results = [
-                RecipientResult(a, Outcome.PERMANENT_FAILURE, detail=route) for a in sendable
-            ]
+        if isinstance(route, NotSent):
+            results = [RecipientResult(a, route.outcome, detail=route.detail) for a in sendable]
         elif route is not None:
-            draft, transport, envelope_sender = route
             try:
-                composed = await self._composer.compose(draft)
+                composed = await self._composer.compose(route.draft)
             except MailerError as exc:
                 logger.error(
                     "cannot compose tenant=%s id=%s: %s", request.tenant, request.request_id, exc
@@ -240,76 +209,11 @@ class Dispatcher:
                     RecipientResult(a, Outcome.PERMANENT_FAILURE, detail=str(exc)) for a in sendable
                 ]
             else:
-                envelope = Envelope(envelope_sender, sendable)
-                results = list((await transport.send(envelope, composed.data)).recipients)
+                envelope = Envelope(route.envelope_sender, sendable)
+                results = list((await route.transport.send(envelope, composed.data)).recipients)
+                if route.own_server:
+                    results = await self._router.check_own_login(request, results)
         await self._record_attempt(pk, results, suppressed, composed)
-
-    async def _route(
-        self, session: AsyncSession, request: SendRequest
-    ) -> tuple[Draft, Transport, str] | str:
-        """What to compose, through which transport, from which envelope sender (or why not)."""
-        event = SendEvent.model_validate(request.event)
-        try:
-            choice = await self._choose_sender(session, event)
-        except SenderRefused as refused:  # the domain lost its verification since acceptance
-            return str(refused)
-        signer = self._composer.platform_signer
-        if choice.signing_domain is not None:
-            signer = await self._directory.signer_for(
-                session, request.tenant, choice.signing_domain
-            )
-        transport, envelope_sender = (
-            self._transport,
-            self._composer.identity.return_path(request.verp_token),
-        )
-        if choice.road is Road.OWN_SMTP:
-            own = await self._directory.own_transport(session, request.tenant)
-            if own is None:
-                return "the tenant's own SMTP server is not configured"
-            # With the firm's own server, bounces go to the firm's own address.
-            transport, envelope_sender = own, choice.sender.email
-        return (
-            await self._draft(session, request, event, choice, signer),
-            transport,
-            envelope_sender,
-        )
-
-    async def _draft(
-        self,
-        session: AsyncSession,
-        request: SendRequest,
-        event: SendEvent,
-        choice: SenderChoice,
-        signer: DkimSigner | None,
-    ) -> Draft:
-        thread = await inbox.ensure_thread(
-            session, request.tenant, request.thread, "", request.created_at
-        )
-        await session.commit()
-        return Draft(
-            event=event,
-            locale=request.locale,
-            message_id=request.message_id,
-            ref_token=request.verp_token,
-            thread_token=thread.reply_token,
-            created_at=request.created_at,
-            attach_pdf=await self._attach_pdf(session, request, event),
-            sender=choice.sender,
-            signer=signer,
-        )
-
-    async def _attach_pdf(
-        self, session: AsyncSession, request: SendRequest, event: SendEvent
-    ) -> bool:
-        spec = CATALOG[event.template]
-        if not spec.can_attach_pdf:
-            return False
-        if event.attach_pdf is not None:
-            return event.attach_pdf
-        override = await repository.template_setting(session, request.tenant, request.template)
-        if override is not None and override.attach_pdf is not None:
-            return override.attach_pdf
-        return spec.attach_pdf_by_default
 
     async def _record_attempt(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,8 @@ class TenantSender:
     from_email: str | None
     from_name: str | None
     custom_domain: str | None
+    broken: bool = False  # its own server refused our login; staff must fix the settings
+    fallback_to_shared: bool = False  # while broken: send through the shared relay, not hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,10 @@ class SenderRefused(ValueError):
     """The event asks for a From address the tenant may not use; the message says why."""
 
 
+class SenderHeld(Exception):
+    """The tenant's own server is marked broken and its policy is to hold mail until fixed."""
+
+
 def domain_of(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
@@ -62,6 +69,12 @@ def choose_sender(
 ) -> SenderChoice:
     """The sender for one event; SenderRefused when `requested` is not the tenant's to use."""
     name = company_name[:200] or None
+    if tenant is not None and tenant.own_smtp and tenant.broken:
+        if not tenant.fallback_to_shared:
+            raise SenderHeld("held: the firm's own SMTP server refused our login; fix the "
+                             "sending settings to release the mail")  # fmt: skip
+        tenant = None  # the shared relay, from the platform's address, until it is fixed
+        requested = None
     if requested is not None:
         domain = domain_of(requested.email)
         if domain not in verified_domains:
@@ -97,6 +110,12 @@ class SenderDirectory(Protocol):
 
     async def own_transport(self, session: AsyncSession, tenant: str) -> Transport | None: ...
 
+    async def own_server_refused_login(
+        self, session: AsyncSession, tenant: str, detail: str, now: datetime
+    ) -> bool:
+        """Mark the tenant's own server broken; True the first time (so staff are told once)."""
+        ...
+
 
 class SharedRelayOnly:
     """A directory with no tenant settings: every tenant sends through the shared relay."""
@@ -114,3 +133,8 @@ class SharedRelayOnly:
 
     async def own_transport(self, session: AsyncSession, tenant: str) -> Transport | None:
         return None
+
+    async def own_server_refused_login(
+        self, session: AsyncSession, tenant: str, detail: str, now: datetime
+    ) -> bool:
+        return False

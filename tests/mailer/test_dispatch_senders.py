@@ -6,18 +6,21 @@ import email
 import email.policy
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import select
 
 from mailer.dkim import DkimSigner
 from mailer.pdf_pool import PdfRenderer
 from mailer.render import EmailRenderer
 from mailer.senders import TenantSender
 from mailer.store.database import create_engine, migrate
+from mailer.store.inbox_models import ThreadEntry
 from tests.conftest import load_example
 from tests.support.pipeline import FakeDirectory, Pipeline, ScriptedTransport, build_pipeline
 
@@ -96,3 +99,33 @@ async def test_own_smtp_without_a_server_fails_with_the_reason(
     await pipeline.dispatcher.submit(_event())
     assert pipeline.statuses() == ["queued", "failed"]
     assert "own SMTP server is not configured" in (pipeline.publisher.statuses[-1].detail or "")
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["hold", "fallback"])
+async def test_a_refused_login_stops_the_own_server_and_tells_staff(
+    pipeline: Pipeline, directory: FakeDirectory, fallback: bool
+) -> None:
+    own = ScriptedTransport()
+    own.login_refused_code = 535
+    directory.senders["acme"] = TenantSender(own_smtp=True, from_email="billing@acme.example",
+                                             from_name=None, custom_domain=None,
+                                             fallback_to_shared=fallback)  # fmt: skip
+    directory.servers["acme"] = own
+    await pipeline.dispatcher.submit(_event())
+    assert directory.senders["acme"].broken
+    [deferred] = [s for s in pipeline.publisher.statuses if s.status.value == "deferred"]
+    assert deferred.detail and deferred.detail.startswith("held: ")
+    async with pipeline.sessions() as session:
+        notes = (await session.execute(select(ThreadEntry).where(
+            ThreadEntry.direction == "note"))).scalars().all()  # fmt: skip
+    assert [note.subject for note in notes] == ["Sending stopped"]
+
+    pipeline.clock.now += timedelta(minutes=2)  # past the first retry delay, within the horizon
+    await pipeline.dispatcher.run_due()
+    assert len(own.sent) == 1  # the broken server is not tried again
+    if fallback:
+        assert len(pipeline.transport.sent) == 1  # type: ignore[attr-defined]
+        assert pipeline.statuses()[-1] == "sent"
+    else:
+        assert pipeline.transport.sent == []  # type: ignore[attr-defined]
+        assert pipeline.statuses()[-1] == "deferred"

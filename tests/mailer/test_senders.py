@@ -8,7 +8,7 @@ import pytest
 
 from mailer.events import Address
 from mailer.intake import parse_event
-from mailer.senders import Road, SenderRefused, TenantSender, choose_sender
+from mailer.senders import Road, SenderHeld, SenderRefused, TenantSender, choose_sender
 from tests.conftest import load_example
 
 PLATFORM = "noreply-invoice@mailer.test"
@@ -73,3 +73,14 @@ def test_the_event_contract_takes_from() -> None:
     event = parse_event(json.dumps(document))
     assert event.sender == Address(email="invoices@acme.example")
     assert event.model_dump(mode="json", by_alias=True)["from"]["email"] == "invoices@acme.example"
+
+
+def test_a_broken_own_server_holds_mail_or_falls_back_by_policy() -> None:
+    held = TenantSender(own_smtp=True, from_email="billing@acme.example", from_name=None,
+                        custom_domain=None, broken=True)  # fmt: skip
+    with pytest.raises(SenderHeld, match="refused our login"):
+        choose(held, {"acme.example"})
+    fallback = TenantSender(own_smtp=True, from_email="billing@acme.example", from_name=None,
+                            custom_domain=None, broken=True, fallback_to_shared=True)  # fmt: skip
+    choice = choose(fallback, {"acme.example"}, Address(email="ar@acme.example"))
+    assert (choice.road, choice.sender.email) == (Road.SHARED, PLATFORM)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -34,6 +34,7 @@ class ScriptedTransport:
         self.sent: list[tuple[Envelope, bytes]] = []
         self.script: dict[str, list[Outcome]] = {}
         self.die_on_next_send = False
+        self.login_refused_code: int | None = None  # e.g. 535: every recipient fails the login
 
     async def send(self, envelope: Envelope, message: bytes) -> SendResult:
         if self.die_on_next_send:
@@ -45,6 +46,8 @@ class ScriptedTransport:
             outcomes = self.script.get(rcpt)
             outcome = outcomes.pop(0) if outcomes else Outcome.ACCEPTED
             code = {Outcome.ACCEPTED: 250, Outcome.TEMPORARY_FAILURE: 451}.get(outcome, 550)
+            if self.login_refused_code:
+                outcome, code = Outcome.PERMANENT_FAILURE, self.login_refused_code
             results.append(RecipientResult(rcpt, outcome, code, None, f"{code} scripted"))
         return SendResult(tuple(results))
 
@@ -130,3 +133,12 @@ class FakeDirectory:
 
     async def own_transport(self, session: AsyncSession, tenant: str) -> Transport | None:
         return self.servers.get(tenant)
+
+    async def own_server_refused_login(
+        self, session: AsyncSession, tenant: str, detail: str, now: datetime
+    ) -> bool:
+        sender = self.senders[tenant]
+        if sender.broken:
+            return False
+        self.senders[tenant] = replace(sender, broken=True)
+        return True

@@ -1,0 +1,185 @@
+"""Where a stored request goes: from which address, through which transport, signed by whom."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mailer.catalog import CATALOG
+from mailer.compose import Composer, Draft
+from mailer.dkim import DkimSigner
+from mailer.events import SendEvent
+from mailer.intake import InvalidEvent
+from mailer.senders import (
+    Road,
+    SenderChoice,
+    SenderDirectory,
+    SenderHeld,
+    SenderRefused,
+    choose_sender,
+)
+from mailer.store import inbox_repository as inbox
+from mailer.store import repository
+from mailer.store.inbox_models import EntryDirection, ThreadEntry
+from mailer.store.models import SendRequest
+from mailer.transport.base import Outcome, RecipientResult, Transport
+
+logger = logging.getLogger(__name__)
+OWN_SERVER_MISSING = "the tenant's own SMTP server is not configured"
+LOGIN_REFUSED_CODES = frozenset({535})
+LOGIN_REFUSED_NOTE = (
+    "The firm's own SMTP server refused our login ({detail}). No more mail goes out through it "
+    "until the password is fixed in Settings > Sending; depending on the settings, mail waits "
+    "or goes through the shared relay meanwhile."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A message ready to compose, with its transport and envelope sender."""
+
+    draft: Draft
+    transport: Transport
+    envelope_sender: str
+    own_server: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NotSent:
+    """Why a request is not sent this time, as a per-recipient outcome."""
+
+    outcome: Outcome
+    detail: str
+
+
+class Router:
+    """Decides for each request the sender, the road and the signer, from the tenant's settings."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        composer: Composer,
+        transport: Transport,
+        directory: SenderDirectory,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._sessions = sessions
+        self._composer = composer
+        self._transport = transport
+        self._directory = directory
+        self._clock = clock
+
+    async def refuse_sender(self, event: SendEvent) -> InvalidEvent | None:
+        """An event asking for a From address its tenant may not use is rejected, not queued."""
+        if event.sender is None:
+            return None
+        try:
+            async with self._sessions() as session:
+                await self._choose_sender(session, event)
+        except SenderRefused as refused:
+            return InvalidEvent(str(refused), event.tenant, event.id)
+        return None
+
+    async def _choose_sender(self, session: AsyncSession, event: SendEvent) -> SenderChoice:
+        return choose_sender(
+            requested=event.sender,
+            company_name=event.data.company.name,
+            platform_from=self._composer.identity.from_address,
+            tenant=await self._directory.sender_settings(session, event.tenant),
+            verified_domains=await self._directory.verified_domains(session, event.tenant),
+        )
+
+    async def route(self, session: AsyncSession, request: SendRequest) -> Planned | NotSent:
+        """What to compose, through which transport, from which envelope sender (or why not)."""
+        event = SendEvent.model_validate(request.event)
+        try:
+            choice = await self._choose_sender(session, event)
+        except SenderRefused as refused:  # the domain lost its verification since acceptance
+            return NotSent(Outcome.PERMANENT_FAILURE, str(refused))
+        except SenderHeld as held:
+            return NotSent(Outcome.TEMPORARY_FAILURE, str(held))
+        signer = self._composer.platform_signer
+        if choice.signing_domain is not None:
+            domain = choice.signing_domain
+            signer = await self._directory.signer_for(session, request.tenant, domain)
+        transport: Transport = self._transport
+        envelope_sender = self._composer.identity.return_path(request.verp_token)
+        own_server = choice.road is Road.OWN_SMTP
+        if own_server:
+            own = await self._directory.own_transport(session, request.tenant)
+            if own is None:
+                return NotSent(Outcome.PERMANENT_FAILURE, OWN_SERVER_MISSING)
+            # With the firm's own server, bounces go to the firm's own address.
+            transport, envelope_sender = own, choice.sender.email
+        draft = await self._draft(session, request, event, choice, signer)
+        return Planned(draft, transport, envelope_sender, own_server)
+
+    async def check_own_login(
+        self, request: SendRequest, results: list[RecipientResult]
+    ) -> list[RecipientResult]:
+        """A refused login stops the tenant's own server: staff are told, the mail waits."""
+        refused = [r for r in results if r.smtp_code in LOGIN_REFUSED_CODES]
+        if not refused:
+            return results
+        now = self._clock()
+        detail = refused[0].detail
+        async with self._sessions() as session:
+            if await self._directory.own_server_refused_login(session, request.tenant, detail, now):
+                thread = await inbox.ensure_thread(session, request.tenant, request.thread, "", now)
+                note = ThreadEntry(
+                    at=now,
+                    direction=EntryDirection.NOTE.value,
+                    author="mailer",
+                    subject="Sending stopped",
+                    body_text=LOGIN_REFUSED_NOTE.format(detail=detail),
+                )
+                inbox.add_entry(session, thread, note)
+            await session.commit()
+        logger.warning("tenant %s: its own SMTP server refused the login", request.tenant)
+        return [
+            replace(r, outcome=Outcome.TEMPORARY_FAILURE, detail=f"held: {r.detail}")
+            if r.smtp_code in LOGIN_REFUSED_CODES
+            else r
+            for r in results
+        ]
+
+    async def _draft(
+        self,
+        session: AsyncSession,
+        request: SendRequest,
+        event: SendEvent,
+        choice: SenderChoice,
+        signer: DkimSigner | None,
+    ) -> Draft:
+        thread = await inbox.ensure_thread(
+            session, request.tenant, request.thread, "", request.created_at
+        )
+        await session.commit()
+        return Draft(
+            event=event,
+            locale=request.locale,
+            message_id=request.message_id,
+            ref_token=request.verp_token,
+            thread_token=thread.reply_token,
+            created_at=request.created_at,
+            attach_pdf=await self._attach_pdf(session, request, event),
+            sender=choice.sender,
+            signer=signer,
+        )
+
+    async def _attach_pdf(
+        self, session: AsyncSession, request: SendRequest, event: SendEvent
+    ) -> bool:
+        spec = CATALOG[event.template]
+        if not spec.can_attach_pdf:
+            return False
+        if event.attach_pdf is not None:
+            return event.attach_pdf
+        override = await repository.template_setting(session, request.tenant, request.template)
+        if override is not None and override.attach_pdf is not None:
+            return override.attach_pdf
+        return spec.attach_pdf_by_default
