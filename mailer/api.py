@@ -16,14 +16,18 @@ from mailer.auth import ApiCaller, Authenticator, log_auth_mode
 from mailer.bootstrap import Runtime
 from mailer.broker import AnyBroker
 from mailer.catalog import CATALOG
+from mailer.domain_api import domain_api_router
 from mailer.events import DeliveryStatus, TemplateName
 from mailer.inbox_api import inbox_api_router
 from mailer.inbox_page import add_inbox_page
 from mailer.intake import InvalidEvent, parse_event
 from mailer.mailbox_api import mailbox_api_router
 from mailer.render import default_templates_dir
+from mailer.secrets import SecretBox
+from mailer.settings_page import add_settings_page
 from mailer.store import repository
 from mailer.store.models import TemplateSetting
+from mailer.tenant_api import tenant_settings_router
 
 TenantParam = Annotated[str, Query(min_length=1, max_length=100, description="The firm.")]
 
@@ -179,10 +183,14 @@ def create_api(runtime: Runtime) -> FastAPI:
         return JSONResponse(json.loads(asyncapi_document(runtime.broker)))
 
     app.include_router(inbox_api_router(runtime.sessions, _now))
+    app.include_router(domain_api_router(runtime.sessions, runtime.settings, _now))
     app.include_router(
         mailbox_api_router(runtime.sessions, runtime.settings.effective_bounce_domain, _now)
     )
     add_inbox_page(app, runtime.sessions, auth, default_templates_dir(), _now)
+    secret_box = SecretBox.from_settings(runtime.settings)
+    app.include_router(tenant_settings_router(runtime.sessions, secret_box, _now))
+    add_settings_page(app, runtime.sessions, auth, secret_box, default_templates_dir(), _now)
     return app
 
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from sqlalchemy import text
@@ -24,8 +24,10 @@ from mailer.errors import ConfigurationError
 from mailer.pdf_pool import PdfRenderer, harfbuzz_subset_available
 from mailer.render import EmailRenderer, default_templates_dir
 from mailer.retry import RetryPolicy
+from mailer.secrets import SecretBox
 from mailer.settings import Settings, parse_listen
 from mailer.store.database import create_engine, migrate, session_factory
+from mailer.tenant_directory import StoredDirectory
 from mailer.transport.base import Transport
 from mailer.transport.outbox import OutboxTransport
 from mailer.transport.smtp import SmtpConfig, SmtpTransport
@@ -63,7 +65,10 @@ def build_transport(settings: Settings) -> Transport:
     if settings.relay_url is None:
         logger.info("no relay configured: mail goes to the local outbox %s", settings.outbox_dir)
         return OutboxTransport(settings.outbox_dir)
-    return SmtpTransport(SmtpConfig.from_url(settings.relay_url.get_secret_value()))
+    config = SmtpConfig.from_url(settings.relay_url.get_secret_value())
+    if settings.smtp_ca_file is not None:
+        config = replace(config, ca_file=settings.smtp_ca_file)
+    return SmtpTransport(config)
 
 
 def build_signer(settings: Settings) -> DkimSigner | None:
@@ -151,12 +156,15 @@ async def _start_delivery(runtime: Runtime, stack: contextlib.AsyncExitStack) ->
             message_id_domain=settings.message_id_domain,
         ),
     )
+    directory = StoredDirectory(SecretBox.from_settings(settings), ca_file=settings.smtp_ca_file)
+    stack.push_async_callback(directory.aclose)
     dispatcher = Dispatcher(
         sessions=runtime.sessions,
         composer=composer,
         transport=transport,
         publisher=runtime.publisher,
         policy=retry_policy(settings),
+        directory=directory,
         lease=timedelta(seconds=settings.lease_seconds),
     )
     runtime.dispatcher = dispatcher

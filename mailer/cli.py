@@ -20,6 +20,7 @@ from mailer.bootstrap import running
 from mailer.broker import BrokerPublisher, create_broker
 from mailer.errors import MailerError
 from mailer.intake import InvalidEvent, parse_event
+from mailer.secrets import generate_secret_key
 from mailer.settings import Settings, parse_listen, settings_table
 from mailer.store.database import create_engine, migrate
 
@@ -74,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
     asyncapi.set_defaults(command=_asyncapi)
     database = commands.add_parser("migrate", help="bring the database schema up to date")
     database.set_defaults(command=_migrate)
+    secret_key = commands.add_parser(
+        "secret-key",
+        help="print a new MAILER_SECRET_KEY entry "
+        "(put it first to rotate; keep the old ones after it)",
+    )
+    secret_key.add_argument("--version", default="k1", help="the key's version label")
+    secret_key.set_defaults(command=_secret_key)
     table = commands.add_parser("settings", help="print the settings table (Markdown)")
     table.set_defaults(command=_settings)
     return parser  # fmt: skip
@@ -167,6 +175,11 @@ async def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     finally:
         await engine.dispose()
     print("database schema is up to date")
+    return 0
+
+
+async def _secret_key(_settings: Settings, args: argparse.Namespace) -> int:
+    print(generate_secret_key(args.version))
     return 0
 
 

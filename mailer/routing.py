@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from mailer.catalog import CATALOG
 from mailer.compose import Composer, Draft
 from mailer.dkim import DkimSigner
+from mailer.errors import ConfigurationError
 from mailer.events import SendEvent
 from mailer.intake import InvalidEvent
 from mailer.senders import (
@@ -102,6 +103,9 @@ class Router:
             return NotSent(Outcome.PERMANENT_FAILURE, str(refused))
         except SenderHeld as held:
             return NotSent(Outcome.TEMPORARY_FAILURE, str(held))
+        except ConfigurationError as exc:  # e.g. the tenant's secrets cannot be decrypted
+            logger.error("tenant %s: cannot use its sending settings: %s", request.tenant, exc)
+            return NotSent(Outcome.TEMPORARY_FAILURE, f"sending settings unusable: {exc}")
         signer = self._composer.platform_signer
         if choice.signing_domain is not None:
             domain = choice.signing_domain

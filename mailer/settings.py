@@ -64,6 +64,21 @@ class Settings(BaseSettings):
     dkim_private_key_file: Path | None = Field(
         default=None, description="PEM file of the RSA (>= 2048 bits) DKIM private key."
     )
+    sms_provider_url: str | None = Field(
+        default=None,
+        description="Base URL of a Twilio-compatible SMS API, e.g. https://api.twilio.com. "
+        "Unset: SMS are appended to the local outbox `sms-outbox.jsonl` in the data directory.",
+    )
+    sms_account_sid: str | None = Field(
+        default=None, description="Account SID of the SMS provider (the basic auth user)."
+    )
+    sms_auth_token: SecretStr | None = Field(
+        default=None, description="Auth token of the SMS provider (the basic auth password)."
+    )
+    sms_from: str | None = Field(
+        default=None,
+        description="SMS sender: an E.164 number, or a messaging service SID (MG...).",
+    )
     bounce_domain: str | None = Field(
         default=None,
         description="Domain of the VERP return path `bounces+<token>@<domain>`. "
@@ -77,11 +92,33 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest message the bounce listener accepts (552 above).",
     )
+    spf_include: str | None = Field(
+        default=None,
+        description="SPF include mechanism domain of the shared relay, e.g. _spf.mailer.example, "
+        "that tenants' custom domains must include. Default: `_spf.<bounce domain>`.",
+    )
+    dns_resolver: str | None = Field(
+        default=None,
+        description="HOST:PORT of the DNS resolver used to verify tenants' domains. "
+        "Unset: the system resolver.",
+    )
     http_listen: str = Field(default=DEFAULT_HTTP_LISTEN, description="HOST:PORT of the HTTP API.")
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="PEM bundle of the CAs trusted for tenants' own SMTP servers (and the relay); "
+        "unset: the system's CAs.",
+    )
     api_tokens: SecretStr | None = Field(
         default=None,
         description="Per-tenant bearer tokens for the API and the inbox page, `tenant:token,...`. "
         "Unset: the API is open (fine on loopback only; the log says so at start).",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Keys that encrypt the tenants' stored secrets (SMTP passwords, DKIM and "
+        "payment keys), `version:base64-32-byte-key,...`: the first encrypts, all decrypt, so a "
+        "new key is put first to rotate. `mailer secret-key` makes one. Unset: no secret can be "
+        "stored.",
     )
     retry_initial_delay: float = Field(
         default=60.0, gt=0, description="Seconds before the first retry of a deferred message."

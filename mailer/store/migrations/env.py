@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from alembic import context
 
-from mailer.store import inbox_models  # noqa: F401  (registers the inbox tables)
+from mailer.store import (
+    domain_models,  # noqa: F401  (registers the domain tables)
+    inbox_models,  # noqa: F401  (registers the inbox tables)
+    sms_models,  # noqa: F401  (registers the SMS table)
+    tenant_models,  # noqa: F401  (registers the tenant settings tables)
+)
 from mailer.store.models import Base
 
 connection = context.config.attributes.get("connection")

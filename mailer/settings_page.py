@@ -1,0 +1,222 @@
+"""The tenant admins' settings page: how the firm's mail is sent, and its payment processing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import jinja2
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mailer import tenant_settings as service
+from mailer.auth import Authenticator, Caller, LoginRequired, authenticator, check_csrf
+from mailer.errors import ConfigurationError
+from mailer.inbox_page import InboxPage, PageError, read_form, set_inbox_cookie
+from mailer.secrets import SecretBox
+from mailer.tenant_schemas import PaymentMethod, PaymentSettingsInput, SendingSettingsInput
+
+NOTICES = {"sending": "Sending settings saved.", "payments": "Payment settings saved."}
+SENDING_TEXT = ("mode", "smtp_host", "smtp_port", "smtp_tls", "smtp_username", "from_email",
+                "from_name", "custom_domain", "on_auth_failure")  # fmt: skip
+PAYMENT_TEXT = ("gateway", "public_key")
+LABELS = {
+    "mode": "Route", "smtp_host": "Server", "smtp_port": "Port", "smtp_tls": "Encryption",
+    "smtp_username": "User name", "password": "Password", "from_email": "From address",
+    "from_name": "From name", "custom_domain": "Sending domain",
+    "on_auth_failure": "When the login is refused", "enabled": "Process payments",
+    "gateway": "Gateway", "public_key": "Public key", "private_key": "Private key",
+    "staff_methods": "Staff application methods", "portal_methods": "Customer portal methods",
+}  # fmt: skip
+EXPIRED = "This form has expired. Reload the page and try again."
+
+
+class SettingsLogin(Exception):
+    """The settings page was asked for without a valid sign-in: its login form answers."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class SettingsPage(InboxPage):
+    """The inbox's rendering (CSP nonce, CSRF token, open-mode cookie) over templates/settings."""
+
+    def __init__(self, templates_dir: Path, auth: Authenticator) -> None:
+        super().__init__(templates_dir, auth)
+        when = self.env.filters["when"]
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(templates_dir / "settings"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["when"] = when
+
+
+async def settings_caller(request: Request) -> Caller:
+    """Dependency: the signed-in caller of a settings page (its login form answers otherwise)."""
+    try:
+        return authenticator(request).page_caller(request)
+    except LoginRequired as exc:
+        raise SettingsLogin(exc.message) from None
+
+
+SettingsCaller = Annotated[Caller, Depends(settings_caller)]
+
+
+def _tenant(caller: Caller, request: Request) -> str:
+    try:
+        return caller.scope(request.query_params.get("tenant"))
+    except HTTPException as exc:
+        if exc.status_code == 403:
+            raise PageError(403, "You are signed in for another firm.") from None
+        raise PageError(422, "Which firm? Open the settings with ?tenant=<firm>.") from None
+
+
+def _secret_field(form: Mapping[str, str], name: str, remove: str) -> dict[str, str | None]:
+    """A write-only field of a form: empty keeps the stored secret, the checkbox removes it."""
+    if form.get(remove) == "on":
+        if form.get(name):
+            raise service.InvalidTenantSettings([(name, "either replace it or remove it")])
+        return {name: None}
+    return {name: form[name]} if form.get(name) else {}
+
+
+def _filled(form: Mapping[str, str], names: tuple[str, ...]) -> dict[str, Any]:
+    """The fields of a form that were filled in; an empty one takes its default (mostly none)."""
+    return {name: value for name in names if (value := form.get(name, "").strip())}
+
+
+def _sending_input(form: Mapping[str, str]) -> SendingSettingsInput:
+    data: dict[str, Any] = _filled(form, SENDING_TEXT)
+    data |= _secret_field(form, "password", "remove_password")
+    return SendingSettingsInput.model_validate(data)
+
+
+def _payment_input(form: Mapping[str, str]) -> PaymentSettingsInput:
+    data: dict[str, Any] = _filled(form, PAYMENT_TEXT)
+    data["enabled"] = form.get("enabled") == "on"
+    for where in ("staff", "portal"):
+        data[f"{where}_methods"] = [m.value for m in PaymentMethod if form.get(f"{where}_{m}")]
+    data |= _secret_field(form, "private_key", "remove_private_key")
+    return PaymentSettingsInput.model_validate(data)
+
+
+def _typed(section: str, form: Mapping[str, str]) -> dict[str, Any]:
+    """What the admin typed into a section that could not be saved (secrets excluded)."""
+    if section == "sending":
+        return {name: form.get(name, "") for name in SENDING_TEXT}
+    typed: dict[str, Any] = {name: form.get(name, "") for name in PAYMENT_TEXT}
+    typed["enabled"] = form.get("enabled") == "on"
+    for where in ("staff", "portal"):
+        typed[f"{where}_methods"] = [m for m in PaymentMethod if form.get(f"{where}_{m}")]
+    return typed
+
+
+def _problems(exc: Exception) -> list[tuple[str, str]]:
+    """Readable (field, message) pairs; never the submitted values."""
+    if isinstance(exc, ValidationError):
+        found = [(str(e["loc"][0]) if e["loc"] else "", e["msg"]) for e in exc.errors()]
+    elif isinstance(exc, service.InvalidTenantSettings):
+        found = exc.problems
+    else:
+        found = [("", str(exc))]
+    return [(LABELS.get(name, name), message) for name, message in found]
+
+
+def add_settings_page(
+    app: FastAPI,
+    sessions: async_sessionmaker[AsyncSession],
+    auth: Authenticator,
+    box: SecretBox | None,
+    templates_dir: Path,
+    clock: Callable[[], datetime],
+) -> None:
+    """Mount /settings on the app: sending and payment settings, with their own sign-in."""
+    page = SettingsPage(templates_dir, auth)
+    router = APIRouter(prefix="/settings", include_in_schema=False)
+
+    @app.exception_handler(SettingsLogin)
+    async def _login(_request: Request, exc: SettingsLogin) -> Response:
+        return page.render("login.html", 401, message=exc.message, tenant=None)
+
+    async def show(
+        caller: Caller,
+        tenant: str,
+        code: int = 200,
+        *,
+        notice: str | None = None,
+        errors: list[tuple[str, str]] | None = None,
+        section: str = "",
+        form: Mapping[str, str] | None = None,
+    ) -> Response:
+        async with sessions() as session:
+            views = {
+                "sending": (await service.get_sending(session, tenant)).model_dump(),
+                "payments": (await service.get_payments(session, tenant)).model_dump(),
+            }
+        if section and form is not None:  # keep what was typed, except any secret
+            views[section] |= _typed(section, form)
+        return page.render(
+            "page.html",
+            code,
+            caller=caller,
+            tenant=tenant,
+            notice=notice,
+            errors=errors or [],
+            section=section,
+            has_key=box is not None,
+            **views,
+        )
+
+    @router.get("")
+    async def settings(request: Request, caller: SettingsCaller) -> Response:
+        if caller.tenant is None and not (request.query_params.get("tenant") or "").strip():
+            return page.render("choose_tenant.html", caller=caller, tenant=None)
+        tenant = _tenant(caller, request)
+        return await show(caller, tenant, notice=NOTICES.get(request.query_params.get("done", "")))
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        token = (await read_form(request)).get("token", "").strip()
+        if auth.open:
+            return page.redirect("/settings", None)
+        if auth.login(token) is None:
+            message = "That token is not valid." if token else "Please paste your token."
+            return page.render("login.html", 401, message=message, tenant=None)
+        response = page.redirect("/settings", None)
+        set_inbox_cookie(response, token, https=request.url.scheme == "https")
+        return response
+
+    async def save(request: Request, caller: Caller, section: str) -> Response:
+        tenant = _tenant(caller, request)
+        form = await read_form(request)
+        if not check_csrf(form.get("csrf"), caller):
+            raise PageError(403, EXPIRED)
+        try:
+            async with sessions() as session:
+                if section == "sending":
+                    body = _sending_input(form)
+                    await service.put_sending(session, box, tenant, body, clock())
+                else:
+                    await service.put_payments(session, box, tenant, _payment_input(form), clock())
+        except (ValidationError, service.InvalidTenantSettings, ConfigurationError) as exc:
+            errors = _problems(exc)
+            return await show(caller, tenant, 422, errors=errors, section=section, form=form)
+        return page.redirect("/settings", tenant, done=section)
+
+    @router.post("/sending")
+    async def save_sending(request: Request, caller: SettingsCaller) -> Response:
+        return await save(request, caller, "sending")
+
+    @router.post("/payments")
+    async def save_payments(request: Request, caller: SettingsCaller) -> Response:
+        return await save(request, caller, "payments")
+
+    app.include_router(router)
