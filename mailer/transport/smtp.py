@@ -138,6 +138,17 @@ class SmtpTransport:
         self._log(result)
         return result
 
+    async def check_login(self) -> RecipientResult:
+        """Connect, secure and log in as a send would, then quit: a health check, sending nothing.
+
+        The result's `recipient` is empty; ACCEPTED means the server let us in."""
+        try:
+            smtp = await self._open()
+        except _StepFailed as failed:
+            return failed.verdict.for_recipient("")
+        await _quit(smtp)
+        return RecipientResult("", Outcome.ACCEPTED, detail="logged in")
+
     async def aclose(self) -> None:
         """Quit every pooled connection; connections in use are closed when they come back."""
         self._closed = True
