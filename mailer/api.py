@@ -24,6 +24,7 @@ from mailer.intake import InvalidEvent, parse_event
 from mailer.mailbox_api import mailbox_api_router
 from mailer.render import default_templates_dir
 from mailer.secrets import SecretBox
+from mailer.sending_check_api import sending_check_router
 from mailer.settings_page import add_settings_page
 from mailer.store import repository
 from mailer.store.models import TemplateSetting
@@ -190,6 +191,7 @@ def create_api(runtime: Runtime) -> FastAPI:
     add_inbox_page(app, runtime.sessions, auth, default_templates_dir(), _now)
     secret_box = SecretBox.from_settings(runtime.settings)
     app.include_router(tenant_settings_router(runtime.sessions, secret_box, _now))
+    app.include_router(sending_check_router(runtime.sessions, lambda: runtime.checker))
     add_settings_page(app, runtime.sessions, auth, secret_box, default_templates_dir(), _now)
     return app
 

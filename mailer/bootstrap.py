@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bounce.listener import start_bounce_listener
 from bounce.processor import InboundProcessor
 from consumers.send import register_send_consumer
+from consumers.sms import register_sms_consumer
 from mailer.broker import AnyBroker, BrokerPublisher, create_broker
 from mailer.compose import Composer, SenderIdentity
 from mailer.dispatch import Dispatcher
@@ -25,7 +26,9 @@ from mailer.pdf_pool import PdfRenderer, harfbuzz_subset_available
 from mailer.render import EmailRenderer, default_templates_dir
 from mailer.retry import RetryPolicy
 from mailer.secrets import SecretBox
+from mailer.sending_check import SendingChecker, check_own_servers
 from mailer.settings import Settings, parse_listen
+from mailer.sms.wiring import build_sms_side
 from mailer.store.database import create_engine, migrate, session_factory
 from mailer.tenant_directory import StoredDirectory
 from mailer.transport.base import Transport
@@ -46,6 +49,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     publisher: BrokerPublisher
     dispatcher: Dispatcher | None = None
+    checker: SendingChecker | None = None
     bounce_port: int | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -168,15 +172,26 @@ async def _start_delivery(runtime: Runtime, stack: contextlib.AsyncExitStack) ->
         lease=timedelta(seconds=settings.lease_seconds),
     )
     runtime.dispatcher = dispatcher
+    runtime.checker = SendingChecker(composer, transport, directory, _now)
+    sms, close_sms = build_sms_side(settings, runtime.sessions, runtime.publisher)
+    stack.push_async_callback(close_sms)
+    register_sms_consumer(runtime.broker, sms.submit, max_workers=settings.max_concurrent_sends)
     register_send_consumer(
         runtime.broker, dispatcher.submit, max_workers=settings.max_concurrent_sends
     )
     await runtime.broker.start()
-    runtime.tasks.append(
+    interval = settings.scheduler_interval
+    runtime.tasks += [
+        asyncio.create_task(_poll_forever("scheduler", dispatcher.run_due, interval)),
+        asyncio.create_task(_poll_forever("sms scheduler", sms.run_due, interval)),
         asyncio.create_task(
-            _poll_forever("scheduler", dispatcher.run_due, settings.scheduler_interval)
-        )
-    )
+            _every(
+                settings.smtp_health_interval,
+                "own SMTP health check",
+                lambda: check_own_servers(runtime.sessions, directory, _now),
+            )
+        ),
+    ]
 
 
 async def _start_bounce_side(runtime: Runtime, stack: contextlib.AsyncExitStack) -> None:
@@ -201,6 +216,20 @@ async def _start_bounce_side(runtime: Runtime, stack: contextlib.AsyncExitStack)
             )
         )
     )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _every(interval: float, name: str, job: Callable[[], Awaitable[object]]) -> None:
+    """Run `job` every `interval` seconds for as long as the process runs."""
+    while True:
+        try:
+            await job()
+        except Exception:  # an outage must not end the loop; the next round retries
+            logger.exception("%s failed", name)
+        await asyncio.sleep(interval)
 
 
 async def _poll_forever(

@@ -161,6 +161,10 @@ class BrokerPublisher:
         self._broker = broker
         self._kind = broker_kind_of(broker)
 
+    @property
+    def broker(self) -> AnyBroker:
+        return self._broker
+
     async def publish(self, statuses: Sequence[StatusEvent]) -> None:
         """Announce status changes on `mail.status`."""
         for status in statuses:

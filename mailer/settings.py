@@ -108,6 +108,11 @@ class Settings(BaseSettings):
         description="PEM bundle of the CAs trusted for tenants' own SMTP servers (and the relay); "
         "unset: the system's CAs.",
     )
+    smtp_health_interval: float = Field(
+        default=900.0,
+        gt=0,
+        description="Seconds between login checks of tenants' own SMTP servers.",
+    )
     api_tokens: SecretStr | None = Field(
         default=None,
         description="Per-tenant bearer tokens for the API and the inbox page, `tenant:token,...`. "

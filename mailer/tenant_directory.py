@@ -26,12 +26,12 @@ class StoredDirectory:
     def __init__(
         self, box: SecretBox | None, *, smtp_timeout: float = 30.0, ca_file: Path | None = None
     ) -> None:
-        self._box = box
+        self.box = box
         self._options: dict[str, Any] = {"timeout": smtp_timeout, "ca_file": ca_file}
         self._transports: dict[str, tuple[str, SmtpTransport]] = {}
 
     async def sender_settings(self, session: AsyncSession, tenant: str) -> TenantSender | None:
-        config = await tenant_settings.sending_config(session, self._box, tenant)
+        config = await tenant_settings.sending_config(session, self.box, tenant)
         if config is None:
             return None
         return TenantSender(
@@ -52,11 +52,15 @@ class StoredDirectory:
     async def signer_for(
         self, session: AsyncSession, tenant: str, domain: str
     ) -> DkimSigner | None:
-        return await domain_service.signer_for(session, self._box, tenant, domain)
+        return await domain_service.signer_for(session, self.box, tenant, domain)
+
+    async def smtp_config(self, session: AsyncSession, tenant: str) -> SmtpConfig | None:
+        """The tenant's own server as configured (own_smtp mode), with this service's options."""
+        config = await tenant_settings.sending_config(session, self.box, tenant)
+        return config.smtp_config(**self._options) if config else None
 
     async def own_transport(self, session: AsyncSession, tenant: str) -> Transport | None:
-        config = await tenant_settings.sending_config(session, self._box, tenant)
-        smtp = config.smtp_config(**self._options) if config else None
+        smtp = await self.smtp_config(session, tenant)
         if smtp is None:
             return None
         fingerprint = _fingerprint(smtp)
@@ -72,7 +76,7 @@ class StoredDirectory:
     async def own_server_refused_login(
         self, session: AsyncSession, tenant: str, detail: str, now: datetime
     ) -> bool:
-        config = await tenant_settings.sending_config(session, self._box, tenant)
+        config = await tenant_settings.sending_config(session, self.box, tenant)
         if config is None or config.broken:
             return False
         return await tenant_settings.mark_broken(session, tenant, detail, now)

@@ -56,8 +56,7 @@ def build_sms_side(
     publishes on `sms.status` over the same broker.
     """
     if isinstance(publisher, BrokerPublisher):
-        # BrokerPublisher has no public accessor for its broker (yet): see the SMS hand-over notes.
-        publisher = SmsBrokerPublisher(publisher._broker)
+        publisher = SmsBrokerPublisher(publisher.broker)
     provider = build_sms_provider(settings)
     dispatcher = SmsDispatcher(
         sessions=sessions,

@@ -54,6 +54,7 @@ class FakeRuntime:
     sessions: async_sessionmaker[AsyncSession]
     publisher: RecordingPublisher = field(default_factory=RecordingPublisher)
     broker: Any = None
+    checker: Any = None  # no sending side: the test-send endpoint answers 503
 
     async def ready(self) -> bool:
         return True
