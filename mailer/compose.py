@@ -46,6 +46,7 @@ class Draft:
     attach_pdf: bool
     sender: Address
     signer: DkimSigner | None
+    payment_methods: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,7 @@ class Composer:
     async def compose(self, draft: Draft) -> ComposedMessage:
         """The message for `draft`; RenderError when the event cannot become an email."""
         event = draft.event
-        rendered = self._renderer.render(event)
+        rendered = self._renderer.render(event, payment_methods=draft.payment_methods)
         document = CATALOG[event.template].document
         if draft.attach_pdf and document is not None:
             attachment = await self._pdfs.render(document, event.data, draft.locale)

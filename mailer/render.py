@@ -5,7 +5,7 @@ from __future__ import annotations
 import gettext
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -80,12 +80,16 @@ class EmailRenderer:
             for locale in SUPPORTED_LOCALES
         }
 
-    def render(self, event: SendEvent) -> RenderedEmail:
-        """The subject, HTML and text of `event`'s email in its (resolved) locale."""
+    def render(self, event: SendEvent, *, payment_methods: Sequence[str] = ()) -> RenderedEmail:
+        """The subject, HTML and text of `event`'s email in its (resolved) locale.
+
+        `payment_methods` are those the firm accepts online (`card`, `echeck`); the payment
+        emails list them when given."""
         _check_required_objects(event)
         locale = resolve_locale(event.locale)
         environment = self._environments[locale]
         context = _context(event.data, locale)
+        context["payment_methods"] = list(payment_methods)
         try:
             subject = _one_line(_render_part(environment, event.template, _SUBJECT, context))
             context["subject"] = subject

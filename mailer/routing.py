@@ -173,6 +173,7 @@ class Router:
             attach_pdf=await self._attach_pdf(session, request, event),
             sender=choice.sender,
             signer=signer,
+            payment_methods=await self._directory.payment_methods(session, request.tenant),
         )
 
     async def _attach_pdf(

@@ -116,6 +116,10 @@ class SenderDirectory(Protocol):
         """Mark the tenant's own server broken; True the first time (so staff are told once)."""
         ...
 
+    async def payment_methods(self, session: AsyncSession, tenant: str) -> tuple[str, ...]:
+        """What customers can pay with online (empty when payment processing is off)."""
+        ...
+
 
 class SharedRelayOnly:
     """A directory with no tenant settings: every tenant sends through the shared relay."""
@@ -138,3 +142,6 @@ class SharedRelayOnly:
         self, session: AsyncSession, tenant: str, detail: str, now: datetime
     ) -> bool:
         return False
+
+    async def payment_methods(self, session: AsyncSession, tenant: str) -> tuple[str, ...]:
+        return ()

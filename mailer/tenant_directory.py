@@ -81,6 +81,12 @@ class StoredDirectory:
             return False
         return await tenant_settings.mark_broken(session, tenant, detail, now)
 
+    async def payment_methods(self, session: AsyncSession, tenant: str) -> tuple[str, ...]:
+        config = await tenant_settings.payment_config(session, self.box, tenant)
+        if config is None or not config.enabled:
+            return ()
+        return tuple(method.value for method in config.portal_methods)
+
     async def aclose(self) -> None:
         """Close every tenant's pooled connections."""
         transports, self._transports = self._transports, {}

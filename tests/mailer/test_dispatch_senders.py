@@ -129,3 +129,20 @@ async def test_a_refused_login_stops_the_own_server_and_tells_staff(
     else:
         assert pipeline.transport.sent == []  # type: ignore[attr-defined]
         assert pipeline.statuses()[-1] == "deferred"
+
+
+async def test_payment_emails_list_the_methods_the_firm_accepts_online(
+    pipeline: Pipeline, directory: FakeDirectory
+) -> None:
+    directory.methods["acme"] = ("card", "echeck")
+    link = load_example("payment.link") | {"locale": "fr"}
+    await pipeline.dispatcher.submit(json.dumps(link))
+    reminder = load_example("invoice.reminder") | {"attach_pdf": False}
+    await pipeline.dispatcher.submit(json.dumps(reminder))
+    first, second = (
+        email.message_from_bytes(raw, policy=email.policy.default)
+        for _, raw in pipeline.transport.sent  # type: ignore[attr-defined]
+    )
+    text = first.get_body(("plain",)).get_content()
+    assert "Moyens de paiement acceptés : carte bancaire, prélèvement bancaire (eCheck)." in text
+    assert "payment methods" not in second.get_body(("plain",)).get_content()

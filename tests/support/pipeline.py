@@ -119,6 +119,7 @@ class FakeDirectory:
     domains: dict[str, frozenset[str]] = field(default_factory=dict)
     signers: dict[tuple[str, str], DkimSigner] = field(default_factory=dict)
     servers: dict[str, Transport] = field(default_factory=dict)
+    methods: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     async def sender_settings(self, session: AsyncSession, tenant: str) -> TenantSender | None:
         return self.senders.get(tenant)
@@ -142,3 +143,6 @@ class FakeDirectory:
             return False
         self.senders[tenant] = replace(sender, broken=True)
         return True
+
+    async def payment_methods(self, session: AsyncSession, tenant: str) -> tuple[str, ...]:
+        return self.methods.get(tenant, ())
