@@ -15,14 +15,15 @@ import uvicorn
 
 from bounce import cli as bounce_cli
 from consumers.send import register_send_consumer
+from mailer import domain_service, tenant_settings
 from mailer.api import asyncapi_document, create_api
 from mailer.bootstrap import running
 from mailer.broker import BrokerPublisher, create_broker
-from mailer.errors import MailerError
+from mailer.errors import ConfigurationError, MailerError
 from mailer.intake import InvalidEvent, parse_event
-from mailer.secrets import generate_secret_key
+from mailer.secrets import SecretBox, generate_secret_key
 from mailer.settings import Settings, parse_listen, settings_table
-from mailer.store.database import create_engine, migrate
+from mailer.store.database import create_engine, migrate, session_factory
 
 logger = logging.getLogger("mailer")
 
@@ -82,6 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     secret_key.add_argument("--version", default="k1", help="the key's version label")
     secret_key.set_defaults(command=_secret_key)
+    rotate = commands.add_parser(
+        "rotate-secrets",
+        help="re-encrypt every stored secret under the first (current) key of MAILER_SECRET_KEY",
+    )
+    rotate.set_defaults(command=_rotate_secrets)
     table = commands.add_parser("settings", help="print the settings table (Markdown)")
     table.set_defaults(command=_settings)
     return parser  # fmt: skip
@@ -180,6 +186,23 @@ async def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 async def _secret_key(_settings: Settings, args: argparse.Namespace) -> int:
     print(generate_secret_key(args.version))
+    return 0
+
+
+async def _rotate_secrets(settings: Settings, _args: argparse.Namespace) -> int:
+    box = SecretBox.from_settings(settings)
+    if box is None:
+        raise ConfigurationError("MAILER_SECRET_KEY is not set")
+    engine = create_engine(settings.effective_database_url)
+    try:
+        await migrate(engine)
+        async with session_factory(engine)() as session:
+            settings_count = await tenant_settings.rotate_secrets(session, box)
+            keys_count = await domain_service.rotate_key_secrets(session, box)
+    finally:
+        await engine.dispose()
+    print(f"re-encrypted {settings_count} tenant secrets and {keys_count} DKIM keys "
+          f"under key {box.current_version}")  # fmt: skip
     return 0
 
 

@@ -41,6 +41,7 @@ from mailer.domains import (
     normalize_domain,
 )
 from mailer.errors import MailerError
+from mailer.secrets import SecretBox
 from mailer.settings import Settings
 from mailer.store.domain_models import DkimKey, DomainStatus, KeyState, SendingDomain
 
@@ -335,3 +336,18 @@ async def signer_for(
         key.private_key, context=_key_context(tenant, name, key.selector)
     )
     return DkimSigner(name, key.selector, pem.encode("ascii"))
+
+
+async def rotate_key_secrets(session: AsyncSession, box: SecretBox) -> int:
+    """Re-encrypt every stored DKIM private key under the current secret key (commits)."""
+    query = select(DkimKey, SendingDomain).join(
+        SendingDomain, DkimKey.domain_id == SendingDomain.id
+    )
+    rotated = 0
+    for key, domain in (await session.execute(query)).tuples():
+        if key.private_key and box.needs_rotation(key.private_key):
+            context = _key_context(domain.tenant, domain.domain, key.selector)
+            key.private_key = box.reencrypt(key.private_key, context)
+            rotated += 1
+    await session.commit()
+    return rotated
