@@ -192,7 +192,16 @@ def create_api(runtime: Runtime) -> FastAPI:
     secret_box = SecretBox.from_settings(runtime.settings)
     app.include_router(tenant_settings_router(runtime.sessions, secret_box, _now))
     app.include_router(sending_check_router(runtime.sessions, lambda: runtime.checker))
-    add_settings_page(app, runtime.sessions, auth, secret_box, default_templates_dir(), _now)
+    add_settings_page(
+        app,
+        runtime.sessions,
+        auth,
+        secret_box,
+        default_templates_dir(),
+        _now,
+        settings=runtime.settings,
+        checker=lambda: runtime.checker,
+    )
     return app
 
 

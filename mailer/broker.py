@@ -1,10 +1,11 @@
-"""The broker adapter: a FastStream broker chosen by URL, the `mail.send` subscription, publish."""
+"""The broker adapter: a FastStream broker chosen by URL, channel subscriptions, publishing."""
 
 from __future__ import annotations
 
 import enum
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -80,56 +81,88 @@ def _raw_body(message: StreamMessage[Any]) -> bytes:
     return body if isinstance(body, bytes) else bytes(body)
 
 
-def send_subscriber(broker: AnyBroker, *, max_workers: int) -> Callable[[Handler], Any]:
-    """The decorator that subscribes a handler to `mail.send` in the `mailer` consumer group.
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """What one channel (email, SMS) is called on the broker; the mechanism is shared."""
+
+    send_subject: str
+    status_subject: str
+    stream: str
+    stream_subjects: tuple[str, ...]
+    group: str
+    redis_consumer: str
+    description: str
+    status_description: str
+
+
+MAIL_CHANNEL = Channel(
+    send_subject=SEND_SUBJECT,
+    status_subject=STATUS_SUBJECT,
+    stream=SEND_STREAM,
+    stream_subjects=("mail.>",),
+    group=CONSUMER_GROUP,
+    redis_consumer="mailer-worker",
+    description="Send events: each becomes one rendered, DKIM-signed email.",
+    status_description="Every outcome of every send request, one event per recipient.",
+)
+
+
+def channel_subscriber(
+    broker: AnyBroker, channel: Channel, *, max_workers: int
+) -> Callable[[Callable[[Any], Awaitable[None]]], Any]:
+    """The decorator that subscribes a handler to `channel`'s send subject in its group.
 
     FastStream documents the payload from the handler's annotation; with apply_types off it
     hands over the raw body, which the service validates (and rejects) itself.
     """
     options: dict[str, Any] = {
         "decoder": _raw_body,
-        "title": SEND_SUBJECT,
-        "description": "Send events: each becomes one rendered, DKIM-signed email.",
+        "title": channel.send_subject,
+        "description": channel.description,
     }
-    _document_status_channel(broker)
+    _document_status_channel(broker, channel)
     kind = broker_kind_of(broker)
     subscriber: Any = broker.subscriber
     if kind is BrokerKind.NATS:
         return subscriber(  # type: ignore[no-any-return]
-            SEND_SUBJECT,
-            stream=send_stream(),
-            durable=CONSUMER_GROUP,
+            channel.send_subject,
+            stream=channel_stream(channel),
+            durable=channel.group,
             pull_sub=PullSub(batch_size=max(1, max_workers), timeout=1.0),
             config=ConsumerConfig(ack_wait=ACK_DEADLINE_SECONDS),
             max_workers=max_workers,
             **options,
         )
     if kind is BrokerKind.RABBIT:
-        return subscriber(  # type: ignore[no-any-return]
-            RabbitQueue(SEND_SUBJECT, durable=True, routing_key=SEND_SUBJECT),
-            exchange=rabbit_exchange(),
-            **options,
-        )
+        queue = RabbitQueue(channel.send_subject, durable=True, routing_key=channel.send_subject)
+        return subscriber(queue, exchange=rabbit_exchange(), **options)  # type: ignore[no-any-return]
     if kind is BrokerKind.KAFKA:
         return subscriber(  # type: ignore[no-any-return]
-            SEND_SUBJECT,
-            group_id=CONSUMER_GROUP,
+            channel.send_subject,
+            group_id=channel.group,
             auto_offset_reset="earliest",
             max_workers=max_workers,
             **options,
         )
-    return subscriber(  # type: ignore[no-any-return]
-        stream=StreamSub(SEND_SUBJECT, group=CONSUMER_GROUP, consumer="mailer-worker"), **options
-    )
+    stream = StreamSub(channel.send_subject, group=channel.group, consumer=channel.redis_consumer)
+    return subscriber(stream=stream, **options)  # type: ignore[no-any-return]
 
 
-def _document_status_channel(broker: AnyBroker) -> None:
+def send_subscriber(broker: AnyBroker, *, max_workers: int) -> Callable[[Handler], Any]:
+    """The decorator that subscribes a handler to `mail.send` in the `mailer` consumer group.
+
+    The handler gets the raw body, as `channel_subscriber` explains.
+    """
+    return channel_subscriber(broker, MAIL_CHANNEL, max_workers=max_workers)
+
+
+def _document_status_channel(broker: AnyBroker, channel: Channel) -> None:
     publisher: Any = broker.publisher
     publisher(
-        STATUS_SUBJECT,
+        channel.status_subject,
         schema=StatusEvent,
-        title=STATUS_SUBJECT,
-        description="Every outcome of every send request, one event per recipient.",
+        title=channel.status_subject,
+        description=channel.status_description,
     )
 
 
@@ -145,20 +178,30 @@ def broker_kind_of(broker: AnyBroker) -> BrokerKind:
     raise ConfigurationError(f"unsupported broker {type(broker).__name__}")
 
 
+def channel_stream(channel: Channel) -> JStream:
+    """The JetStream stream over `channel`'s subjects that keeps its events and statuses."""
+    return JStream(
+        name=channel.stream,
+        subjects=list(channel.stream_subjects),
+        max_age=STATUS_RETENTION_SECONDS,
+    )
+
+
 def send_stream() -> JStream:
     """The JetStream stream over `mail.>` that keeps send events and statuses."""
-    return JStream(name=SEND_STREAM, subjects=["mail.>"], max_age=STATUS_RETENTION_SECONDS)
+    return channel_stream(MAIL_CHANNEL)
 
 
 def rabbit_exchange() -> RabbitExchange:
     return RabbitExchange(RABBIT_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
 
 
-class BrokerPublisher:
-    """Publishes send events and status events on whichever broker is configured."""
+class ChannelPublisher:
+    """Publishes one channel's requests and status events on whichever broker is configured."""
 
-    def __init__(self, broker: AnyBroker) -> None:
+    def __init__(self, broker: AnyBroker, channel: Channel) -> None:
         self._broker = broker
+        self._channel = channel
         self._kind = broker_kind_of(broker)
 
     @property
@@ -166,20 +209,20 @@ class BrokerPublisher:
         return self._broker
 
     async def publish(self, statuses: Sequence[StatusEvent]) -> None:
-        """Announce status changes on `mail.status`."""
+        """Announce status changes on the channel's status subject."""
         for status in statuses:
-            await self._send(STATUS_SUBJECT, status.model_dump_json().encode())
+            await self._send(self._channel.status_subject, status.model_dump_json().encode())
 
-    async def publish_send(self, document: dict[str, Any] | bytes) -> None:
-        """Publish one send event on `mail.send` (the HTTP and CLI doors use this)."""
+    async def publish_request(self, document: dict[str, Any] | bytes) -> None:
+        """Publish one request on the channel's send subject."""
         body = document if isinstance(document, bytes) else json.dumps(document).encode()
-        await self._send(SEND_SUBJECT, body)
+        await self._send(self._channel.send_subject, body)
 
     async def _send(self, subject: str, body: bytes) -> None:
         headers = {"content-type": "application/json"}
         broker: Any = self._broker
         if self._kind is BrokerKind.NATS:
-            await broker.publish(body, subject, stream=SEND_STREAM, headers=headers)
+            await broker.publish(body, subject, stream=self._channel.stream, headers=headers)
         elif self._kind is BrokerKind.RABBIT:
             await broker.publish(
                 body, routing_key=subject, exchange=rabbit_exchange(), headers=headers
@@ -188,3 +231,14 @@ class BrokerPublisher:
             await broker.publish(body, subject, headers=headers)
         else:
             await broker.publish(body, stream=subject, headers=headers)
+
+
+class BrokerPublisher(ChannelPublisher):
+    """Publishes send events on `mail.send` and status events on `mail.status`."""
+
+    def __init__(self, broker: AnyBroker) -> None:
+        super().__init__(broker, MAIL_CHANNEL)
+
+    async def publish_send(self, document: dict[str, Any] | bytes) -> None:
+        """Publish one send event on `mail.send` (the HTTP and CLI doors use this)."""
+        await self.publish_request(document)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -17,11 +15,12 @@ from mailer.errors import MailerError
 from mailer.events import DeliveryStatus, SendEvent, StatusEvent
 from mailer.intake import InvalidEvent, parse_event
 from mailer.mime import make_message_id
+from mailer.pipeline import LeasedPipeline, StatusPublisher, Submission, utcnow
 from mailer.retry import RetryPolicy
 from mailer.routing import NotSent, Router
 from mailer.senders import SenderDirectory, SharedRelayOnly
 from mailer.store import inbox_repository as inbox
-from mailer.store import repository
+from mailer.store import leases, repository
 from mailer.store.inbox_models import EntryDirection, ThreadEntry
 from mailer.store.models import Recipient, SendRequest
 from mailer.threads import thread_key
@@ -31,29 +30,12 @@ logger = logging.getLogger(__name__)
 SUPPRESSED_DETAIL = "address is on the tenant's suppression list"
 
 
-class StatusPublisher(Protocol):
-    """Where status changes are announced (`mail.status` on the broker)."""
-
-    async def publish(self, statuses: Sequence[StatusEvent]) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Submission:
-    """What became of one submitted event."""
-
-    status: DeliveryStatus | None
-    tenant: str | None
-    request_id: str | None
-    detail: str | None = None
-    duplicate: bool = False
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class Dispatcher:
+class Dispatcher(LeasedPipeline):
     """Runs the send pipeline against the store, a composer and a transport."""
+
+    model = SendRequest
+    noun = "event"
+    status_noun = "status events"
 
     def __init__(
         self,
@@ -67,14 +49,11 @@ class Dispatcher:
         lease: timedelta = timedelta(minutes=5),
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._sessions = sessions
+        super().__init__(
+            sessions=sessions, publisher=publisher, policy=policy, lease=lease, clock=clock
+        )
         self._router = Router(sessions, composer, transport, directory or SharedRelayOnly(), clock)
         self._composer = composer
-        self._publisher = publisher
-        self._policy = policy
-        self._lease = lease
-        self._clock = clock
-        self.worker_id = secrets.token_hex(6)
 
     async def submit(self, raw: bytes | str | dict[str, Any]) -> Submission:
         """Handle one incoming event end to end; never raises for bad input."""
@@ -94,33 +73,6 @@ class Dispatcher:
             await self.deliver(pk)
         return Submission(None, event.tenant, event.id, duplicate=not created)
 
-    async def run_due(self, limit: int = 100) -> int:
-        """Deliver scheduled, deferred and abandoned requests whose time has come."""
-        async with self._sessions() as session:
-            due = await repository.due_request_ids(session, self._clock(), limit)
-        delivered = 0
-        for pk in due:
-            if await self._claim_if_due(pk):
-                await self.deliver(pk)
-                delivered += 1
-        return delivered
-
-    async def _reject(self, invalid: InvalidEvent) -> None:
-        logger.warning(
-            "rejected event tenant=%s id=%s: %s", invalid.tenant, invalid.request_id, invalid.reason
-        )
-        status = StatusEvent(
-            request_id=invalid.request_id,
-            tenant=invalid.tenant,
-            status=DeliveryStatus.REJECTED,
-            detail=invalid.reason,
-            at=self._clock(),
-        )
-        async with self._sessions() as session:
-            repository.add_status_records(session, [status])
-            await session.commit()
-        await self._publish([status])
-
     async def _accept(self, event: SendEvent) -> tuple[int | None, bool]:
         """Store the request once; returns its key (None when nothing is left to do) and novelty."""
         now = self._clock()
@@ -129,7 +81,7 @@ class Dispatcher:
             addresses = [address for _kind, address in _distinct_recipients(event)]
             suppressed = await inbox.suppressed_addresses(session, event.tenant, addresses)
             request = self._new_request(event, enabled, suppressed, now)
-            if not await repository.insert_request(session, request):
+            if not await leases.insert_once(session, request):
                 existing = await repository.find_request(session, event.tenant, event.id)
                 logger.info("duplicate event tenant=%s id=%s", event.tenant, event.id)
                 return (existing.id if existing and existing.pending else None), False
@@ -175,16 +127,6 @@ class Dispatcher:
         if override is not None and override.enabled is not None:
             return override.enabled
         return spec.enabled_by_default
-
-    async def _claim_if_due(self, pk: int) -> bool:
-        now = self._clock()
-        async with self._sessions() as session:
-            request = await session.get(SendRequest, pk)
-            if request is None or request.next_attempt_at is None or request.next_attempt_at > now:
-                return False
-            claimed = await repository.claim(session, pk, self.worker_id, now + self._lease, now)
-            await session.commit()
-            return claimed
 
     async def deliver(self, pk: int) -> None:
         """One attempt at a request whose lease this worker holds."""
@@ -289,9 +231,9 @@ class Dispatcher:
             return DeliveryStatus.SENT, None
         if result.outcome is Outcome.PERMANENT_FAILURE:
             return DeliveryStatus.FAILED, None
-        delay = self._policy.next_delay(request.attempts, result.retry_after)
-        next_at = now + timedelta(seconds=delay)
-        if self._policy.gives_up(request.first_attempt_at or now, next_at):
+        first = request.first_attempt_at or now
+        next_at = self._policy.retry_at(request.attempts, first, now, result.retry_after)
+        if next_at is None:
             return DeliveryStatus.FAILED, None
         return DeliveryStatus.DEFERRED, next_at
 
@@ -315,12 +257,6 @@ class Dispatcher:
             detail=(result.detail or None) if result else detail,
             at=self._clock(),
         )
-
-    async def _publish(self, statuses: Sequence[StatusEvent]) -> None:
-        try:
-            await self._publisher.publish(statuses)
-        except Exception:  # the log is stored; a broker hiccup must not undo a delivery
-            logger.exception("could not publish %d status events", len(statuses))
 
 
 _WAITING = {DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value}

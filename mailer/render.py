@@ -5,23 +5,26 @@ from __future__ import annotations
 import gettext
 import io
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import PoFileError, read_po
-from jinja2 import DictLoader, TemplateError, select_autoescape
+from jinja2 import select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailer.catalog import CATALOG, SUPPORTED_LOCALES, resolve_locale
 from mailer.errors import ConfigurationError, RenderError
-from mailer.events import SendEvent, TemplateData, TemplateName
-from mailer.formatting import format_day, format_money, format_quantity
+from mailer.events import SendEvent, TemplateName
 from mailer.message import RenderedEmail
+from mailer.templating import (
+    RENDER_FAILURES,
+    locale_filters,
+    sandboxed_environment,
+    template_context,
+)
 
 __all__ = ["MAX_SUBJECT_LENGTH", "EmailRenderer", "default_templates_dir"]
 
@@ -31,15 +34,6 @@ _EMAIL_SUFFIX = ".jinja"
 # Line breaks, control characters and plain spaces; no-break spaces from number formats stay.
 _SUBJECT_BREAKS = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]+")
 _BLANK_LINE_RUNS = re.compile(r"\n{3,}")
-# Bad data (an amount that is not a number, a missing currency) surfaces in the filters.
-_RENDER_FAILURES = (
-    TemplateError,
-    ArithmeticError,
-    AttributeError,
-    LookupError,
-    TypeError,
-    ValueError,
-)
 
 
 def default_templates_dir() -> Path:
@@ -74,8 +68,12 @@ class EmailRenderer:
     def __init__(self, templates_dir: Path) -> None:
         sources = _read_sources(templates_dir / "email")
         self._environments = {
-            locale: _build_environment(
-                sources, _read_translations(templates_dir / "locales", locale), locale
+            locale: sandboxed_environment(
+                sources,
+                translations=_read_translations(templates_dir / "locales", locale),
+                filters=locale_filters(locale),
+                autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+                what="email",
             )
             for locale in SUPPORTED_LOCALES
         }
@@ -88,14 +86,14 @@ class EmailRenderer:
         _check_required_objects(event)
         locale = resolve_locale(event.locale)
         environment = self._environments[locale]
-        context = _context(event.data, locale)
+        context = template_context(event.data, locale)
         context["payment_methods"] = list(payment_methods)
         try:
             subject = _one_line(_render_part(environment, event.template, _SUBJECT, context))
             context["subject"] = subject
             html = _render_part(environment, event.template, _HTML, context)
             text = _tidy_text(_render_part(environment, event.template, _TEXT, context))
-        except _RENDER_FAILURES as exc:
+        except RENDER_FAILURES as exc:
             raise RenderError(f"cannot render {event.template} ({locale}): {exc}") from exc
         return RenderedEmail(subject=subject, html=html, text=text)
 
@@ -133,55 +131,12 @@ def _read_translations(locales_dir: Path, locale: str) -> gettext.GNUTranslation
     return gettext.GNUTranslations(compiled)
 
 
-def _build_environment(
-    sources: dict[str, str], translations: gettext.GNUTranslations, locale: str
-) -> ImmutableSandboxedEnvironment:
-    environment = ImmutableSandboxedEnvironment(
-        loader=DictLoader(sources),
-        autoescape=select_autoescape(enabled_extensions=("html",), default=False),
-        extensions=["jinja2.ext.i18n"],
-        trim_blocks=True,
-        lstrip_blocks=True,
-        cache_size=-1,
-    )
-    # Added at runtime by the i18n extension, hence unknown to the type checker.
-    environment.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
-    environment.filters.update(_filters(locale))
-    try:
-        for name in environment.list_templates():
-            environment.get_template(name)
-    except TemplateError as exc:
-        raise ConfigurationError(f"email template does not compile: {exc}") from exc
-    return environment
-
-
-def _filters(locale: str) -> dict[str, Callable[..., str]]:
-    """`money`, `day` and `quantity`, formatting for `locale`."""
-
-    def money(amount: Decimal | None, currency: str) -> str:
-        return format_money(amount, currency, locale)
-
-    def day(value: date | None) -> str:
-        return format_day(value, locale)
-
-    def quantity(value: Decimal) -> str:
-        return format_quantity(value, locale)
-
-    return {"money": money, "day": day, "quantity": quantity}
-
-
 def _check_required_objects(event: SendEvent) -> None:
     """Fail clearly rather than render an email with blanks where its document should be."""
     required = CATALOG[event.template].requires
     missing = [name for name in required if getattr(event.data, name) is None]
     if missing:
         raise RenderError(f"{event.template} needs data.{', data.'.join(missing)}")
-
-
-def _context(data: TemplateData, locale: str) -> dict[str, Any]:
-    """The declared context objects only: extra keys must not shadow template names."""
-    objects = {name: getattr(data, name) for name in TemplateData.model_fields}
-    return {**objects, "locale": locale}
 
 
 def _render_part(

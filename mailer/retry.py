@@ -65,6 +65,17 @@ class RetryPolicy:
             delay = max(delay, min(retry_after, self.max_delay))
         return delay
 
+    def retry_at(
+        self,
+        attempt: int,
+        first_attempt_at: datetime,
+        now: datetime,
+        retry_after: float | None = None,
+    ) -> datetime | None:
+        """When to try again after failed attempt number ``attempt``; None to give up."""
+        next_attempt_at = now + timedelta(seconds=self.next_delay(attempt, retry_after))
+        return None if self.gives_up(first_attempt_at, next_attempt_at) else next_attempt_at
+
     def gives_up(self, first_attempt_at: datetime, next_attempt_at: datetime) -> bool:
         """Whether an attempt at ``next_attempt_at`` would fall beyond the horizon."""
         return next_attempt_at - first_attempt_at > self.horizon

@@ -1,4 +1,4 @@
-"""The tenant admins' settings page: how the firm's mail is sent, and its payment processing."""
+"""The tenant admins' settings page: how the firm's mail is sent, its domains, and payments."""
 
 from __future__ import annotations
 
@@ -9,18 +9,34 @@ from typing import Annotated, Any
 
 import jinja2
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from mailer import domain_service
 from mailer import tenant_settings as service
 from mailer.auth import Authenticator, Caller, LoginRequired, authenticator, check_csrf
-from mailer.errors import ConfigurationError
-from mailer.inbox_page import InboxPage, PageError, read_form, set_inbox_cookie
+from mailer.catalog import CATALOG
+from mailer.domains import InvalidDomain
+from mailer.errors import ConfigurationError, MailerError
+from mailer.inbox_page import InboxPage, PageError, read_form, secure, set_inbox_cookie
 from mailer.secrets import SecretBox
+from mailer.sending_check import SendingChecker
+from mailer.sending_check_api import TestSendRequest
+from mailer.settings import Settings
+from mailer.settings_page_domains import (
+    DOMAIN_NOTICES,
+    DomainAction,
+    domain_panels,
+    domain_problem,
+    run_domain_action,
+)
+from mailer.smtp_probe import ProbeOutcome
+from mailer.store import inbox_repository
 from mailer.tenant_schemas import PaymentMethod, PaymentSettingsInput, SendingSettingsInput
 
 NOTICES = {"sending": "Sending settings saved.", "payments": "Payment settings saved."}
+NOTICES |= DOMAIN_NOTICES
 SENDING_TEXT = ("mode", "smtp_host", "smtp_port", "smtp_tls", "smtp_username", "from_email",
                 "from_name", "custom_domain", "on_auth_failure")  # fmt: skip
 PAYMENT_TEXT = ("gateway", "public_key")
@@ -31,6 +47,7 @@ LABELS = {
     "on_auth_failure": "When the login is refused", "enabled": "Process payments",
     "gateway": "Gateway", "public_key": "Public key", "private_key": "Private key",
     "staff_methods": "Staff application methods", "portal_methods": "Customer portal methods",
+    "template": "Email", "to": "Send to",
 }  # fmt: skip
 EXPIRED = "This form has expired. Reload the page and try again."
 
@@ -130,6 +147,14 @@ def _problems(exc: Exception) -> list[tuple[str, str]]:
     return [(LABELS.get(name, name), message) for name, message in found]
 
 
+def _template_title(name: str) -> str:
+    """`payment_plan.onboarding` as `Payment plan: onboarding`."""
+    return ": ".join(part.replace("_", " ") for part in name.split(".")).capitalize()
+
+
+TEMPLATES = [(name.value, _template_title(name.value)) for name in CATALOG]
+
+
 def add_settings_page(
     app: FastAPI,
     sessions: async_sessionmaker[AsyncSession],
@@ -137,10 +162,15 @@ def add_settings_page(
     box: SecretBox | None,
     templates_dir: Path,
     clock: Callable[[], datetime],
+    *,
+    settings: Settings,
+    checker: Callable[[], SendingChecker | None],
 ) -> None:
-    """Mount /settings on the app: sending and payment settings, with their own sign-in."""
+    """Mount /settings on the app: sending, domains, test sends, bounce forwarding, payments."""
     page = SettingsPage(templates_dir, auth)
     router = APIRouter(prefix="/settings", include_in_schema=False)
+    domain_config = domain_service.DomainConfig.from_settings(settings)
+    bounce_domain = settings.effective_bounce_domain
 
     @app.exception_handler(SettingsLogin)
     async def _login(_request: Request, exc: SettingsLogin) -> Response:
@@ -155,14 +185,21 @@ def add_settings_page(
         errors: list[tuple[str, str]] | None = None,
         section: str = "",
         form: Mapping[str, str] | None = None,
+        tested: ProbeOutcome | None = None,
     ) -> Response:
         async with sessions() as session:
             views = {
                 "sending": (await service.get_sending(session, tenant)).model_dump(),
                 "payments": (await service.get_payments(session, tenant)).model_dump(),
             }
-        if section and form is not None:  # keep what was typed, except any secret
+            domains = domain_panels(
+                await domain_service.list_domains(session, tenant), domain_config
+            )
+            token = await inbox_repository.forwarding_token(session, tenant, clock())
+            await session.commit()  # the forwarding address exists from its first showing on
+        if section in views and form is not None:  # keep what was typed, except any secret
             views[section] |= _typed(section, form)
+        typed = form or {}
         return page.render(
             "page.html",
             code,
@@ -172,11 +209,18 @@ def add_settings_page(
             errors=errors or [],
             section=section,
             has_key=box is not None,
+            domains=domains,
+            new_domain=typed.get("domain", "") if section == "domains" else "",
+            can_test=checker() is not None,
+            templates=TEMPLATES,
+            test_form={"template": typed.get("template", ""), "to": typed.get("to", "")},
+            tested=tested,
+            forwarding=f"forward+{token}@{bounce_domain}",
             **views,
         )
 
     @router.get("")
-    async def settings(request: Request, caller: SettingsCaller) -> Response:
+    async def settings_page(request: Request, caller: SettingsCaller) -> Response:
         if caller.tenant is None and not (request.query_params.get("tenant") or "").strip():
             return page.render("choose_tenant.html", caller=caller, tenant=None)
         tenant = _tenant(caller, request)
@@ -218,5 +262,55 @@ def add_settings_page(
     @router.post("/payments")
     async def save_payments(request: Request, caller: SettingsCaller) -> Response:
         return await save(request, caller, "payments")
+
+    @router.post("/domains/{action}")
+    async def change_domain(request: Request, caller: SettingsCaller, action: str) -> Response:
+        tenant = _tenant(caller, request)
+        form = await read_form(request)
+        if not check_csrf(form.get("csrf"), caller):
+            raise PageError(403, EXPIRED)
+        if action not in set(DomainAction):
+            raise PageError(404, "There is no such domain form.")
+        chosen, domain = DomainAction(action), form.get("domain", "")
+        if chosen is DomainAction.REMOVE and form.get("confirm") != "on":
+            errors = [("", f"Tick the box to confirm that {domain[:253]} should be removed.")]
+            return await show(caller, tenant, 422, errors=errors, section="domains")
+        try:
+            async with sessions() as session:
+                name = await run_domain_action(
+                    session, box, tenant, chosen, domain, domain_config, clock()
+                )
+        except (domain_service.DomainError, InvalidDomain) as exc:
+            code, message = domain_problem(exc, domain)
+            return await show(caller, tenant, code, errors=[("", message)], section="domains",
+                              form=form if chosen is DomainAction.ADD else None)  # fmt: skip
+        anchor = "domains" if chosen is DomainAction.REMOVE else f"domain-{name}"
+        back = page.url("/settings", tenant, done=f"domain-{chosen}")
+        return secure(RedirectResponse(f"{back}#{anchor}", status_code=303), "")
+
+    @router.post("/test-send")
+    async def test_send(request: Request, caller: SettingsCaller) -> Response:
+        """Answered with the page itself: the verdict is not stored anywhere to redirect to."""
+        tenant = _tenant(caller, request)
+        form = await read_form(request)
+        if not check_csrf(form.get("csrf"), caller):
+            raise PageError(403, EXPIRED)
+        running = checker()
+        if running is None:
+            errors = [("", "This server does not send mail, so it cannot make a test send.")]
+            return await show(caller, tenant, 503, errors=errors, section="test", form=form)
+        try:
+            body = TestSendRequest.model_validate(
+                {"template": form.get("template", ""), "to": form.get("to", "").strip()}
+            )
+        except ValidationError as exc:
+            return await show(caller, tenant, 422, errors=_problems(exc), section="test", form=form)
+        try:
+            async with sessions() as session:
+                outcome = await running.test_send(session, tenant, body.template, body.to)
+        except MailerError as exc:
+            errors = [("", f"The test send could not be made: {exc}")]
+            return await show(caller, tenant, 422, errors=errors, section="test", form=form)
+        return await show(caller, tenant, section="test", form=form, tested=outcome)
 
     app.include_router(router)

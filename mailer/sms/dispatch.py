@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from mailer.dispatch import StatusPublisher, Submission, utcnow
 from mailer.errors import RenderError
 from mailer.events import DeliveryStatus, StatusEvent
+from mailer.pipeline import LeasedPipeline, StatusPublisher, Submission, utcnow
 from mailer.retry import RetryPolicy
 from mailer.sms.events import SmsSendEvent
 from mailer.sms.intake import InvalidEvent, parse_sms_event
 from mailer.sms.provider import SmsOutcome, SmsProvider, SmsResult
 from mailer.sms.render import RenderedSms, SmsRenderer
 from mailer.sms.segments import DEFAULT_MAX_SEGMENTS
-from mailer.store import repository
+from mailer.store import leases, repository
 from mailer.store import sms_repository as sms_store
-from mailer.store.sms_models import SmsRequest
+from mailer.store.sms_models import WAITING, SmsRequest
 
 __all__ = ["SmsDispatcher", "idempotency_key"]
 
@@ -35,8 +34,12 @@ def idempotency_key(tenant: str, request_id: str) -> str:
     return hashlib.sha256(f"{tenant}\0{request_id}".encode()).hexdigest()
 
 
-class SmsDispatcher:
+class SmsDispatcher(LeasedPipeline):
     """Runs the SMS pipeline against the store, a renderer, a provider and a status publisher."""
+
+    model = SmsRequest
+    noun = "sms"
+    status_noun = "SMS status events"
 
     def __init__(
         self,
@@ -50,15 +53,12 @@ class SmsDispatcher:
         max_segments: int = DEFAULT_MAX_SEGMENTS,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._sessions = sessions
+        super().__init__(
+            sessions=sessions, publisher=publisher, policy=policy, lease=lease, clock=clock
+        )
         self._renderer = renderer
         self._provider = provider
-        self._publisher = publisher
-        self._policy = policy
-        self._lease = lease
         self._max_segments = max_segments
-        self._clock = clock
-        self.worker_id = secrets.token_hex(6)
 
     async def submit(self, raw: bytes | str | dict[str, Any]) -> Submission:
         """Handle one incoming `sms.send` event end to end; never raises for bad input."""
@@ -71,20 +71,9 @@ class SmsDispatcher:
                 DeliveryStatus.REJECTED, invalid.tenant, invalid.request_id, invalid.reason
             )
         pk, created = await self._accept(event, rendered)
-        if pk is not None and await self._claim(pk):
+        if pk is not None and await self._claim_if_due(pk):
             await self.deliver(pk)
         return Submission(None, event.tenant, event.id, duplicate=not created)
-
-    async def run_due(self, limit: int = 100) -> int:
-        """Send scheduled, deferred and abandoned SMS whose time has come."""
-        async with self._sessions() as session:
-            due = await sms_store.due_sms_ids(session, self._clock(), limit)
-        sent = 0
-        for pk in due:
-            if await self._claim(pk):
-                await self.deliver(pk)
-                sent += 1
-        return sent
 
     def _render(self, event: SmsSendEvent) -> RenderedSms:
         try:
@@ -100,22 +89,6 @@ class SmsDispatcher:
                 event.id,
             )
         return rendered
-
-    async def _reject(self, invalid: InvalidEvent) -> None:
-        logger.warning(
-            "rejected sms tenant=%s id=%s: %s", invalid.tenant, invalid.request_id, invalid.reason
-        )
-        status = StatusEvent(
-            request_id=invalid.request_id,
-            tenant=invalid.tenant,
-            status=DeliveryStatus.REJECTED,
-            detail=invalid.reason,
-            at=self._clock(),
-        )
-        async with self._sessions() as session:
-            repository.add_status_records(session, [status])
-            await session.commit()
-        await self._publish([status])
 
     async def _accept(self, event: SmsSendEvent, rendered: RenderedSms) -> tuple[int | None, bool]:
         """Store the SMS once; returns its key (None when nothing is left to do) and novelty."""
@@ -137,10 +110,10 @@ class SmsDispatcher:
             updated_at=now,
         )
         async with self._sessions() as session:
-            if not await sms_store.insert_sms_request(session, request):
+            if not await leases.insert_once(session, request):
                 existing = await sms_store.find_sms_request(session, event.tenant, event.id)
                 logger.info("duplicate sms tenant=%s id=%s", event.tenant, event.id)
-                waiting = existing is not None and existing.status in sms_store.WAITING
+                waiting = existing is not None and existing.status in WAITING
                 return (existing.id if existing and waiting else None), False
             detail = f"{rendered.count.segments} segment(s), {rendered.count.encoding}"
             status = self._status(request, DeliveryStatus.QUEUED, detail=detail)
@@ -148,13 +121,6 @@ class SmsDispatcher:
             await session.commit()
         await self._publish([status])
         return request.id, True
-
-    async def _claim(self, pk: int) -> bool:
-        now = self._clock()
-        async with self._sessions() as session:
-            claimed = await sms_store.claim_sms(session, pk, self.worker_id, now + self._lease, now)
-            await session.commit()
-            return claimed
 
     async def deliver(self, pk: int) -> None:
         """One attempt at an SMS whose lease this worker holds."""
@@ -197,9 +163,9 @@ class SmsDispatcher:
             return DeliveryStatus.SENT, None, result.detail
         if result.outcome is SmsOutcome.PERMANENT:
             return DeliveryStatus.FAILED, None, result.detail
-        delay = self._policy.next_delay(request.attempts, result.retry_after)
-        next_at = now + timedelta(seconds=delay)
-        if self._policy.gives_up(request.first_attempt_at or now, next_at):
+        first = request.first_attempt_at or now
+        next_at = self._policy.retry_at(request.attempts, first, now, result.retry_after)
+        if next_at is None:
             return DeliveryStatus.FAILED, None, f"{result.detail or 'temporary failure'}; {GAVE_UP}"
         return DeliveryStatus.DEFERRED, next_at, result.detail
 
@@ -215,9 +181,3 @@ class SmsDispatcher:
             detail=detail,
             at=self._clock(),
         )
-
-    async def _publish(self, statuses: Sequence[StatusEvent]) -> None:
-        try:
-            await self._publisher.publish(statuses)
-        except Exception:  # the log is stored; a broker hiccup must not undo a delivery
-            logger.exception("could not publish %d SMS status events", len(statuses))

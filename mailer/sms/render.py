@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
-
-from jinja2 import DictLoader, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailer.catalog import DEFAULT_LOCALE, SUPPORTED_LOCALES, resolve_locale
 from mailer.errors import ConfigurationError, RenderError
-from mailer.events import TemplateData
-from mailer.formatting import format_day, format_money
 from mailer.sms.events import SmsSendEvent, SmsTemplateName
 from mailer.sms.segments import SegmentCount, count_segments
+from mailer.templating import (
+    RENDER_FAILURES,
+    locale_filters,
+    sandboxed_environment,
+    template_context,
+)
 
 __all__ = ["RenderedSms", "SmsRenderer", "read_sms_templates", "read_sms_translations"]
 
@@ -27,14 +24,8 @@ _SUFFIX = ".txt"
 # Number formats put (narrow) no-break spaces around amounts; in an SMS they would force UCS-2.
 _SPACES = re.compile(r"[ \t\u00a0\u2007\u202f]+")
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-_RENDER_FAILURES = (
-    TemplateError,
-    ArithmeticError,
-    AttributeError,
-    LookupError,
-    TypeError,
-    ValueError,
-)
+# No `quantity`: texts have no line items.
+_FILTERS = ("money", "day")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +48,13 @@ class SmsRenderer:
     def __init__(self, sms_dir: Path) -> None:
         sources = read_sms_templates(sms_dir)
         self._environments = {
-            locale: _build_environment(sources, read_sms_translations(sms_dir, locale), locale)
+            locale: sandboxed_environment(
+                sources,
+                translations=read_sms_translations(sms_dir, locale),
+                filters=locale_filters(locale, _FILTERS),
+                autoescape=False,
+                what="SMS",
+            )
             for locale in SUPPORTED_LOCALES
         }
 
@@ -66,8 +63,8 @@ class SmsRenderer:
         locale = resolve_locale(event.locale)
         template = self._environments[locale].get_template(f"{event.template}{_SUFFIX}")
         try:
-            text = template.render(_context(event.data, locale))
-        except _RENDER_FAILURES as exc:
+            text = template.render(template_context(event.data, locale))
+        except RENDER_FAILURES as exc:
             raise RenderError(f"cannot render SMS {event.template} ({locale}): {exc}") from exc
         body = tidy_sms_text(text)
         if not body:
@@ -112,48 +109,3 @@ def read_sms_translations(sms_dir: Path, locale: str) -> dict[str, str]:
     ):
         raise ConfigurationError(f"{path} must be a JSON object of strings")
     return document
-
-
-def _build_environment(
-    sources: dict[str, str], translations: Mapping[str, str], locale: str
-) -> ImmutableSandboxedEnvironment:
-    environment = ImmutableSandboxedEnvironment(
-        loader=DictLoader(sources),
-        autoescape=False,
-        extensions=["jinja2.ext.i18n"],
-        trim_blocks=True,
-        lstrip_blocks=True,
-        cache_size=-1,
-    )
-
-    def gettext(message: str) -> str:
-        return translations.get(message) or message
-
-    def ngettext(singular: str, plural: str, n: int) -> str:
-        return gettext(singular if n == 1 else plural)
-
-    # Added at runtime by the i18n extension, hence unknown to the type checker.
-    environment.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
-    environment.filters.update(_filters(locale))
-    try:
-        for name in environment.list_templates():
-            environment.get_template(name)
-    except TemplateError as exc:
-        raise ConfigurationError(f"SMS template does not compile: {exc}") from exc
-    return environment
-
-
-def _filters(locale: str) -> dict[str, Callable[..., str]]:
-    def money(amount: Decimal | None, currency: str) -> str:
-        return format_money(amount, currency, locale)
-
-    def day(value: date | None) -> str:
-        return format_day(value, locale)
-
-    return {"money": money, "day": day}
-
-
-def _context(data: TemplateData, locale: str) -> dict[str, Any]:
-    """The declared context objects only: extra keys must not shadow template names."""
-    objects = {name: getattr(data, name) for name in TemplateData.model_fields}
-    return {**objects, "locale": locale}

@@ -9,8 +9,8 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailer.broker import BrokerPublisher
-from mailer.dispatch import StatusPublisher
 from mailer.errors import ConfigurationError
+from mailer.pipeline import StatusPublisher
 from mailer.retry import RetryPolicy
 from mailer.settings import Settings
 from mailer.sms.broker import SmsBrokerPublisher

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     Boolean,
+    ColumnElement,
     DateTime,
     ForeignKey,
     Index,
@@ -18,6 +19,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+from mailer.store.leases import LeasedWork
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -45,7 +48,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UtcDateTime()}
 
 
-class SendRequest(Base):
+class SendRequest(LeasedWork, Base):
     """One accepted send event: one email to its recipients, delivered until every one is final."""
 
     __tablename__ = "send_requests"
@@ -54,7 +57,6 @@ class SendRequest(Base):
         Index("ix_send_requests_due", "pending", "next_attempt_at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant: Mapped[str] = mapped_column(String(100))
     request_id: Mapped[str] = mapped_column(String(200))
     template: Mapped[str] = mapped_column(String(64))
@@ -65,15 +67,15 @@ class SendRequest(Base):
     verp_token: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     pending: Mapped[bool] = mapped_column(Boolean, default=True)
-    next_attempt_at: Mapped[datetime | None]
-    first_attempt_at: Mapped[datetime | None]
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    lease_until: Mapped[datetime | None]
-    lease_owner: Mapped[str | None] = mapped_column(String(64))
 
     recipients: Mapped[list[Recipient]] = relationship(
         back_populates="request", cascade="all, delete-orphan", order_by="Recipient.id"
     )
+
+    @classmethod
+    def is_waiting(cls) -> ColumnElement[bool]:
+        """Some recipient still waits for an attempt."""
+        return cls.pending.is_(True)
 
 
 class Recipient(Base):

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from mailer.events import DeliveryStatus, StatusEvent
 from mailer.store.models import Recipient, SendRequest, StatusRecord, TemplateSetting
-
-
-async def insert_request(session: AsyncSession, request: SendRequest) -> bool:
-    """Insert a new request with its recipients; False when (tenant, id) already exists."""
-    session.add(request)
-    try:
-        await session.flush()
-    except IntegrityError:
-        await session.rollback()
-        return False
-    return True
 
 
 async def find_request(session: AsyncSession, tenant: str, request_id: str) -> SendRequest | None:
@@ -43,36 +30,6 @@ async def load_request(session: AsyncSession, pk: int) -> SendRequest:
         .options(selectinload(SendRequest.recipients))
     )
     return (await session.execute(query)).scalar_one()
-
-
-async def claim(session: AsyncSession, pk: int, owner: str, until: datetime, now: datetime) -> bool:
-    """Take the lease on a pending request unless another worker holds a live one."""
-    result = await session.execute(
-        update(SendRequest)
-        .where(
-            SendRequest.id == pk,
-            SendRequest.pending.is_(True),
-            or_(SendRequest.lease_until.is_(None), SendRequest.lease_until < now),
-        )
-        .values(lease_owner=owner, lease_until=until)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0) == 1)
-
-
-async def due_request_ids(session: AsyncSession, now: datetime, limit: int) -> Sequence[int]:
-    """Pending requests whose time has come and that no live lease holds."""
-    query = (
-        select(SendRequest.id)
-        .where(
-            SendRequest.pending.is_(True),
-            SendRequest.next_attempt_at <= now,
-            or_(SendRequest.lease_until.is_(None), SendRequest.lease_until < now),
-        )
-        .order_by(SendRequest.next_attempt_at)
-        .limit(limit)
-    )
-    return (await session.execute(query)).scalars().all()
 
 
 def add_status_records(session: AsyncSession, statuses: Iterable[StatusEvent]) -> None:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ColumnElement, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from mailer.events import DeliveryStatus
+from mailer.store.leases import LeasedWork
 from mailer.store.models import Base
 
+WAITING = (DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value)
 
-class SmsRequest(Base):
+
+class SmsRequest(LeasedWork, Base):
     """One SMS: its rendered text, where it stands, and who holds the lease on sending it."""
 
     __tablename__ = "sms_requests"
@@ -19,7 +23,6 @@ class SmsRequest(Base):
         Index("ix_sms_requests_due", "status", "next_attempt_at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant: Mapped[str] = mapped_column(String(100))
     request_id: Mapped[str] = mapped_column(String(200))
     template: Mapped[str] = mapped_column(String(64))
@@ -31,10 +34,10 @@ class SmsRequest(Base):
     status: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text)
     provider_id: Mapped[str | None] = mapped_column(String(64))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None]
-    first_attempt_at: Mapped[datetime | None]
-    lease_owner: Mapped[str | None] = mapped_column(String(64))
-    lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+    @classmethod
+    def is_waiting(cls) -> ColumnElement[bool]:
+        """Queued or deferred: the SMS still waits for an attempt."""
+        return cls.status.in_(WAITING)
