@@ -7,19 +7,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import jinja2
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailer import domain_service
 from mailer import tenant_settings as service
-from mailer.auth import Authenticator, Caller, LoginRequired, authenticator, check_csrf
+from mailer.auth import Authenticator, Caller, LoginRequired, authenticator
 from mailer.catalog import CATALOG
 from mailer.domains import InvalidDomain
 from mailer.errors import ConfigurationError, MailerError
-from mailer.inbox_page import InboxPage, PageError, read_form, secure, set_inbox_cookie
 from mailer.secrets import SecretBox
 from mailer.sending_check import SendingChecker
 from mailer.sending_check_api import TestSendRequest
@@ -32,6 +30,7 @@ from mailer.settings_page_domains import (
     run_domain_action,
 )
 from mailer.smtp_probe import ProbeOutcome
+from mailer.staff_pages import PageError, StaffArea, StaffPages, read_checked_form
 from mailer.store import inbox_repository
 from mailer.tenant_schemas import PaymentMethod, PaymentSettingsInput, SendingSettingsInput
 
@@ -49,7 +48,11 @@ LABELS = {
     "staff_methods": "Staff application methods", "portal_methods": "Customer portal methods",
     "template": "Email", "to": "Send to",
 }  # fmt: skip
-EXPIRED = "This form has expired. Reload the page and try again."
+SETTINGS = StaffArea(
+    "settings",
+    login_hint="Paste your firm's access token. You only need to do this once on this browser.",
+    choose_purpose="settings you want to change",
+)
 
 
 class SettingsLogin(Exception):
@@ -58,22 +61,6 @@ class SettingsLogin(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-class SettingsPage(InboxPage):
-    """The inbox's rendering (CSP nonce, CSRF token, open-mode cookie) over templates/settings."""
-
-    def __init__(self, templates_dir: Path, auth: Authenticator) -> None:
-        super().__init__(templates_dir, auth)
-        when = self.env.filters["when"]
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(templates_dir / "settings"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self.env.filters["when"] = when
 
 
 async def settings_caller(request: Request) -> Caller:
@@ -85,15 +72,6 @@ async def settings_caller(request: Request) -> Caller:
 
 
 SettingsCaller = Annotated[Caller, Depends(settings_caller)]
-
-
-def _tenant(caller: Caller, request: Request) -> str:
-    try:
-        return caller.scope(request.query_params.get("tenant"))
-    except HTTPException as exc:
-        if exc.status_code == 403:
-            raise PageError(403, "You are signed in for another firm.") from None
-        raise PageError(422, "Which firm? Open the settings with ?tenant=<firm>.") from None
 
 
 def _secret_field(form: Mapping[str, str], name: str, remove: str) -> dict[str, str | None]:
@@ -167,14 +145,14 @@ def add_settings_page(
     checker: Callable[[], SendingChecker | None],
 ) -> None:
     """Mount /settings on the app: sending, domains, test sends, bounce forwarding, payments."""
-    page = SettingsPage(templates_dir, auth)
+    page = StaffPages(templates_dir, auth, SETTINGS)
     router = APIRouter(prefix="/settings", include_in_schema=False)
     domain_config = domain_service.DomainConfig.from_settings(settings)
     bounce_domain = settings.effective_bounce_domain
 
     @app.exception_handler(SettingsLogin)
     async def _login(_request: Request, exc: SettingsLogin) -> Response:
-        return page.render("login.html", 401, message=exc.message, tenant=None)
+        return page.login_form(exc.message)
 
     async def show(
         caller: Caller,
@@ -201,7 +179,7 @@ def add_settings_page(
             views[section] |= _typed(section, form)
         typed = form or {}
         return page.render(
-            "page.html",
+            "settings/page.html",
             code,
             caller=caller,
             tenant=tenant,
@@ -221,28 +199,18 @@ def add_settings_page(
 
     @router.get("")
     async def settings_page(request: Request, caller: SettingsCaller) -> Response:
-        if caller.tenant is None and not (request.query_params.get("tenant") or "").strip():
-            return page.render("choose_tenant.html", caller=caller, tenant=None)
-        tenant = _tenant(caller, request)
+        if (ask := page.tenant_choice(request, caller)) is not None:
+            return ask
+        tenant = page.scope(caller, request)
         return await show(caller, tenant, notice=NOTICES.get(request.query_params.get("done", "")))
 
     @router.post("/login")
     async def login(request: Request) -> Response:
-        token = (await read_form(request)).get("token", "").strip()
-        if auth.open:
-            return page.redirect("/settings", None)
-        if auth.login(token) is None:
-            message = "That token is not valid." if token else "Please paste your token."
-            return page.render("login.html", 401, message=message, tenant=None)
-        response = page.redirect("/settings", None)
-        set_inbox_cookie(response, token, https=request.url.scheme == "https")
-        return response
+        return await page.sign_in(request)
 
     async def save(request: Request, caller: Caller, section: str) -> Response:
-        tenant = _tenant(caller, request)
-        form = await read_form(request)
-        if not check_csrf(form.get("csrf"), caller):
-            raise PageError(403, EXPIRED)
+        tenant = page.scope(caller, request)
+        form = await read_checked_form(request, caller)
         try:
             async with sessions() as session:
                 if section == "sending":
@@ -265,10 +233,8 @@ def add_settings_page(
 
     @router.post("/domains/{action}")
     async def change_domain(request: Request, caller: SettingsCaller, action: str) -> Response:
-        tenant = _tenant(caller, request)
-        form = await read_form(request)
-        if not check_csrf(form.get("csrf"), caller):
-            raise PageError(403, EXPIRED)
+        tenant = page.scope(caller, request)
+        form = await read_checked_form(request, caller)
         if action not in set(DomainAction):
             raise PageError(404, "There is no such domain form.")
         chosen, domain = DomainAction(action), form.get("domain", "")
@@ -285,16 +251,13 @@ def add_settings_page(
             return await show(caller, tenant, code, errors=[("", message)], section="domains",
                               form=form if chosen is DomainAction.ADD else None)  # fmt: skip
         anchor = "domains" if chosen is DomainAction.REMOVE else f"domain-{name}"
-        back = page.url("/settings", tenant, done=f"domain-{chosen}")
-        return secure(RedirectResponse(f"{back}#{anchor}", status_code=303), "")
+        return page.redirect("/settings", tenant, fragment=anchor, done=f"domain-{chosen}")
 
     @router.post("/test-send")
     async def test_send(request: Request, caller: SettingsCaller) -> Response:
         """Answered with the page itself: the verdict is not stored anywhere to redirect to."""
-        tenant = _tenant(caller, request)
-        form = await read_form(request)
-        if not check_csrf(form.get("csrf"), caller):
-            raise PageError(403, EXPIRED)
+        tenant = page.scope(caller, request)
+        form = await read_checked_form(request, caller)
         running = checker()
         if running is None:
             errors = [("", "This server does not send mail, so it cannot make a test send.")]
