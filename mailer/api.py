@@ -168,7 +168,7 @@ def create_api(runtime: Runtime) -> FastAPI:
         tenant: str, template: TemplateName, body: TemplateSettingsBody, caller: ApiCaller
     ) -> TemplateSettingsView:
         """Switch a template on or off, or choose whether it attaches its PDF, for one tenant."""
-        caller.scope(tenant)
+        caller.admin_scope(tenant)
         async with runtime.sessions() as session:
             setting = await repository.template_setting(session, tenant, template.value)
             if setting is None:

@@ -37,6 +37,7 @@ INBOX_COOKIE = "mailer_inbox"
 CSRF_HEADER = "X-CSRF-Token"
 MAX_TENANT_LENGTH = 100
 SHORT_TOKEN_LENGTH = 16
+STAFF_SUFFIX = ":staff"
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 TenantQuery = Annotated[
@@ -52,9 +53,12 @@ def _digest(token: str) -> bytes:
 
 @dataclass(frozen=True)
 class TokenTable:
-    """Tenants and the digests of their tokens; a tenant may hold several (for rotation)."""
+    """Tenants and the digests of their tokens; a tenant may hold several (for rotation).
 
-    entries: tuple[tuple[str, bytes], ...] = ()
+    A token is an admin's unless its entry ends in `:staff`: staff read and work the inbox,
+    only admins see and change the tenant's settings (sending, domains, payments)."""
+
+    entries: tuple[tuple[str, bytes, bool], ...] = ()  # (tenant, digest, admin)
     weak: frozenset[str] = frozenset()  # tenants with a token shorter than SHORT_TOKEN_LENGTH
 
     @property
@@ -62,32 +66,42 @@ class TokenTable:
         return not self.entries
 
     def tenant_for(self, token: str) -> str | None:
-        """The tenant of `token`; every entry is compared, in constant time, so timing tells
-        nothing about which (or whether a) prefix matched."""
+        """The tenant of `token` (see `holder_of`)."""
+        holder = self.holder_of(token)
+        return holder[0] if holder else None
+
+    def holder_of(self, token: str) -> tuple[str, bool] | None:
+        """(tenant, admin) of `token`; every entry is compared, in constant time, so timing
+        tells nothing about which (or whether a) prefix matched."""
         given, found = _digest(token), None
-        for tenant, digest in self.entries:
+        for tenant, digest, admin in self.entries:
             if hmac.compare_digest(given, digest):
-                found = tenant
+                found = (tenant, admin)
         return found
 
 
 def parse_tokens(value: str | None) -> TokenTable:
-    """`tenant:token,tenant:token` -> a TokenTable; errors never echo a token."""
-    entries: list[tuple[str, bytes]] = []
+    """`tenant:token,tenant:token:staff` -> a TokenTable; errors never echo a token."""
+    entries: list[tuple[str, bytes, bool]] = []
     weak: set[str] = set()
     for position, item in enumerate((value or "").split(","), start=1):
         if not item.strip():
             continue
         tenant, sep, token = (part.strip() for part in item.partition(":"))
+        admin = True
+        if token.endswith(STAFF_SUFFIX):
+            token, admin = token.removesuffix(STAFF_SUFFIX).strip(), False
         if not sep or not tenant or not token:
-            raise ConfigurationError(f"MAILER_API_TOKENS entry {position} is not `tenant:token`")
+            raise ConfigurationError(
+                f"MAILER_API_TOKENS entry {position} is not `tenant:token` or `tenant:token:staff`"
+            )
         if len(tenant) > MAX_TENANT_LENGTH:
             raise ConfigurationError(f"MAILER_API_TOKENS entry {position}: tenant name too long")
-        if any(hmac.compare_digest(_digest(token), digest) for _, digest in entries):
+        if any(hmac.compare_digest(_digest(token), digest) for _, digest, _ in entries):
             raise ConfigurationError(f"MAILER_API_TOKENS entry {position} repeats a token")
         if len(token) < SHORT_TOKEN_LENGTH:
             weak.add(tenant)
-        entries.append((tenant, _digest(token)))
+        entries.append((tenant, _digest(token), admin))
     return TokenTable(tuple(entries), frozenset(weak))
 
 
@@ -105,7 +119,7 @@ def log_auth_mode(settings: Settings) -> None:
     """Say at start whether the API is open; open on a non-loopback address is an error."""
     table = parse_tokens(settings.api_tokens.get_secret_value() if settings.api_tokens else None)
     if not table.open:
-        tenants = len({tenant for tenant, _ in table.entries})
+        tenants = len({tenant for tenant, _digest, _admin in table.entries})
         logger.info("HTTP API and inbox require bearer tokens (%d tenant(s))", tenants)
         for tenant in sorted(table.weak):
             logger.warning("the API token of tenant %r is shorter than 16 characters", tenant)
@@ -135,6 +149,18 @@ class Caller:
 
     tenant: str | None
     cookie: str | None = None
+    admin: bool = True  # open mode, and tokens not marked `:staff`
+
+    def require_admin(self) -> None:
+        """403 for a staff token: the tenant's settings are for its admins only."""
+        if not self.admin:
+            raise HTTPException(403, "this needs an admin token; staff tokens cannot do this")
+
+    def admin_scope(self, requested: str | None) -> str:
+        """`scope` for the tenant's settings (403 for staff tokens)."""
+        tenant = self.scope(requested)
+        self.require_admin()
+        return tenant
 
     def scope(self, requested: str | None) -> str:
         """The tenant this request acts for; 403 when it names another tenant than the token's."""
@@ -184,19 +210,19 @@ class Authenticator:
         cookie = request.cookies.get(INBOX_COOKIE)
         if self.open:
             return Caller(None, cookie)
-        tenant = self.tokens.tenant_for(cookie) if cookie else None
-        return Caller(tenant, cookie) if tenant else None
+        holder = self.tokens.holder_of(cookie) if cookie else None
+        return Caller(holder[0], cookie, holder[1]) if holder else None
 
     def api_caller(self, request: Request, bearer: HTTPAuthorizationCredentials | None) -> Caller:
         """The caller of an /api request: bearer token first, else the inbox cookie."""
         if self.open:
             return Caller(None)
         if bearer is not None:
-            tenant = self.tokens.tenant_for(bearer.credentials)
-            if tenant is None:
+            holder = self.tokens.holder_of(bearer.credentials)
+            if holder is None:
                 _log_refusal(request, "invalid bearer token")
                 raise _unauthorized("invalid token")
-            return Caller(tenant)
+            return Caller(holder[0], admin=holder[1])
         caller = self.from_cookie(request)
         if caller is None:
             why = "bad inbox cookie" if INBOX_COOKIE in request.cookies else "no token"

@@ -136,7 +136,7 @@ def domain_api_router(
     @router.post("", status_code=201)
     async def add_domain(tenant: str, body: NewDomain, caller: ApiCaller) -> DomainView:
         """Add a domain: a new DKIM key is made, and the records to publish are returned."""
-        tenant = caller.scope(tenant)
+        tenant = caller.admin_scope(tenant)
         async with sessions() as session:
             try:
                 row = await service.add_domain(session, box, tenant, body.domain, now=clock())
@@ -147,7 +147,7 @@ def domain_api_router(
     @router.get("")
     async def list_domains(tenant: str, caller: ApiCaller) -> list[DomainView]:
         """The tenant's sending domains."""
-        tenant = caller.scope(tenant)
+        tenant = caller.admin_scope(tenant)
         async with sessions() as session:
             rows = await service.list_domains(session, tenant)
             return [domain_view(row, config) for row in rows]
@@ -155,7 +155,7 @@ def domain_api_router(
     @router.get("/{domain}")
     async def get_domain(tenant: str, domain: DomainName, caller: ApiCaller) -> DomainView:
         """The records to publish, the domain's status and the last check's findings."""
-        tenant = caller.scope(tenant)
+        tenant = caller.admin_scope(tenant)
         async with sessions() as session:
             try:
                 return domain_view(await service.get_domain(session, tenant, domain), config)
@@ -166,7 +166,7 @@ def domain_api_router(
     async def verify_domain(tenant: str, domain: DomainName, caller: ApiCaller) -> DomainView:
         """Look the records up in the DNS now; each is reported ok, missing, wrong or
         lookup_failed, and the domain is verified once DKIM, SPF and the return path are ok."""
-        tenant = caller.scope(tenant)
+        tenant = caller.admin_scope(tenant)
         async with sessions() as session:
             try:
                 row, _checks = await service.verify(session, tenant, domain, config, now=clock())
@@ -178,7 +178,7 @@ def domain_api_router(
     async def rotate_key(tenant: str, domain: DomainName, caller: ApiCaller) -> DomainView:
         """Start a key rotation: a new selector to publish; the current key signs until the
         new record verifies."""
-        tenant = caller.scope(tenant)
+        tenant = caller.admin_scope(tenant)
         async with sessions() as session:
             try:
                 await service.rotate(session, box, tenant, domain, now=clock())
@@ -190,7 +190,7 @@ def domain_api_router(
     @router.delete("/{domain}", status_code=204)
     async def delete_domain(tenant: str, domain: DomainName, caller: ApiCaller) -> Response:
         """Remove the domain and its keys; mail from it is refused afterwards."""
-        tenant = caller.scope(tenant)
+        tenant = caller.admin_scope(tenant)
         async with sessions() as session:
             try:
                 await service.remove_domain(session, tenant, domain)

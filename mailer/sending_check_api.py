@@ -41,7 +41,7 @@ def sending_check_router(
         tenant: TenantPath, body: TestSendRequest, caller: ApiCaller
     ) -> TestSendResult:
         """Send a sample of any template to one address, exactly as the tenant's mail goes."""
-        tenant = caller.scope(tenant)
+        tenant = caller.admin_scope(tenant)
         running = checker()
         if running is None:
             raise HTTPException(503, "this process does not send mail (start `mailer run`)")

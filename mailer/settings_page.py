@@ -66,9 +66,11 @@ class SettingsLogin(Exception):
 async def settings_caller(request: Request) -> Caller:
     """Dependency: the signed-in caller of a settings page (its login form answers otherwise)."""
     try:
-        return authenticator(request).page_caller(request)
+        caller = authenticator(request).page_caller(request)
     except LoginRequired as exc:
         raise SettingsLogin(exc.message) from None
+    caller.require_admin()  # the settings are for the tenant's admins only
+    return caller
 
 
 SettingsCaller = Annotated[Caller, Depends(settings_caller)]

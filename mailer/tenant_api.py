@@ -46,7 +46,7 @@ def tenant_settings_router(
     @router.get("/sending")
     async def get_sending(tenant: TenantPath, caller: ApiCaller) -> SendingSettingsView:
         """How the tenant's mail is sent; the password shows only as set (and since when)."""
-        tenant = caller.scope(tenant)
+        tenant = caller.admin_scope(tenant)
         async with sessions() as session:
             return await service.get_sending(session, tenant)
 
@@ -57,7 +57,7 @@ def tenant_settings_router(
         """Choose the shared relay (optionally from an own domain) or the tenant's own SMTP.
 
         `password` absent or `"********"` keeps the stored one, null removes it."""
-        tenant = caller.scope(tenant)
+        tenant = caller.admin_scope(tenant)
         try:
             async with sessions() as session:
                 return await service.put_sending(session, box, tenant, body, clock())
@@ -67,7 +67,7 @@ def tenant_settings_router(
     @router.get("/payments")
     async def get_payments(tenant: TenantPath, caller: ApiCaller) -> PaymentSettingsView:
         """The tenant's payment processing; the private key shows only as set."""
-        tenant = caller.scope(tenant)
+        tenant = caller.admin_scope(tenant)
         async with sessions() as session:
             return await service.get_payments(session, tenant)
 
@@ -78,7 +78,7 @@ def tenant_settings_router(
         """Switch payment processing on or off, with gateway, keys and accepted methods.
 
         `private_key` absent or `"********"` keeps the stored one, null removes it."""
-        tenant = caller.scope(tenant)
+        tenant = caller.admin_scope(tenant)
         try:
             async with sessions() as session:
                 return await service.put_payments(session, box, tenant, body, clock())
