@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import ColumnElement, Integer, String, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -28,9 +29,8 @@ class LeasedWork:
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
 
-    @classmethod
-    def is_waiting(cls) -> ColumnElement[bool]:
-        raise NotImplementedError
+    # A classmethod of each table: its own way of telling waiting rows (a flag, a status).
+    is_waiting: ClassVar[Callable[[], ColumnElement[bool]]]
 
 
 async def insert_once(session: AsyncSession, row: LeasedWork) -> bool:
