@@ -7,6 +7,7 @@ COPY pyproject.toml README.md ./
 COPY mailer mailer
 COPY consumers consumers
 COPY bounce bounce
+COPY billing billing
 COPY templates templates
 # Editable, so the code finds templates/ beside its packages, as in a checkout.
 RUN /opt/mailer/venv/bin/pip install --no-cache-dir -e .

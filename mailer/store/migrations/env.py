@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from billing import models as billing_models  # noqa: F401  (registers the billing tables)
 from mailer.store import (
     domain_models,  # noqa: F401  (registers the domain tables)
     inbox_models,  # noqa: F401  (registers the inbox tables)

@@ -1,0 +1,1 @@
+"""The billing core: customers, invoices, payments, credits and schedules, which emit events."""
