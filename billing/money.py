@@ -47,7 +47,10 @@ def exact_money(amount: Decimal | str | int, currency: str, what: str = "amount"
         raise InvalidRequest(f"{what}: not a number: {amount!r}") from exc
     if not value.is_finite():
         raise InvalidRequest(f"{what}: must be a finite number")
-    scaled = value.quantize(quantum(currency), rounding=ROUND_HALF_UP)
+    try:
+        scaled = value.quantize(quantum(currency), rounding=ROUND_HALF_UP)
+    except InvalidOperation as exc:  # more digits than the decimal context holds
+        raise InvalidRequest(f"{what}: {value} is too large") from exc
     if scaled != value:
         raise InvalidRequest(
             f"{what}: {value} has more decimals than {currency.upper()} allows "
