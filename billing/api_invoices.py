@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from billing import customers as customer_service
 from billing import invoicing
 from billing.api_support import Clock, Sessions, transaction
-from billing.firm import firm_settings, firm_zone
+from billing.firm import firm_settings, firm_zone, switch_template
 from billing.ledger import InvoiceState
 from billing.money import minor_units
 from billing.schemas import CustomerInput, CustomerUpdate, InvoiceInput, InvoiceUpdate
@@ -59,6 +59,10 @@ def invoices_router(sessions: Sessions, clock: Clock, pdfs: PdfSource) -> APIRou
             for name, value in body.model_dump().items():
                 setattr(settings, name, str(value) if name == "portal_url" and value else value)
             firm_zone(settings)
+            if body.auto_send_payment_plan:  # off stays as the admin set it, for manual sends
+                await switch_template(
+                    session, scoped, TemplateName.PAYMENT_PLAN_ONBOARDING.value, True
+                )
             settings.updated_at = clock()
             return FirmSettingsView.of(settings)
 

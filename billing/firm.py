@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.errors import InvalidRequest
 from billing.models import BillingSettings
+from mailer.store import repository
+from mailer.store.models import TemplateSetting
 
 NumberKind = Literal["invoice", "estimate", "credit_note"]
 
@@ -62,3 +64,15 @@ def firm_zone(settings: BillingSettings) -> ZoneInfo:
         return ZoneInfo(settings.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InvalidRequest(f"unknown time zone {settings.timezone!r}") from exc
+
+
+async def switch_template(session: AsyncSession, tenant: str, template: str, on: bool) -> None:
+    """Make the mailer's per-tenant switch of `template` follow a billing trigger.
+
+    Emails the catalog leaves off by default (thank-you, payment plan onboarding) are the
+    ones a firm turns on through its billing settings: one switch, not two."""
+    setting = await repository.template_setting(session, tenant, template)
+    if setting is None:
+        setting = TemplateSetting(tenant=tenant, template=template)
+        session.add(setting)
+    setting.enabled = on

@@ -195,7 +195,7 @@ class Estimate(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant: Mapped[str] = mapped_column(String(100))
     customer_id: Mapped[int] = mapped_column(ForeignKey("billing_customers.id"))
-    number: Mapped[str] = mapped_column(String(60))
+    number: Mapped[str | None] = mapped_column(String(60))  # given when issued: no gaps
     state: Mapped[str] = mapped_column(String(16), default="draft")
     currency: Mapped[str] = mapped_column(String(3))
     issue_date: Mapped[date] = mapped_column(Date)

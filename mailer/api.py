@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel, ConfigDict, Field
 
+from billing.api import add_billing
 from mailer.auth import ApiCaller, Authenticator, log_auth_mode
 from mailer.bootstrap import Runtime
 from mailer.broker import AnyBroker
@@ -192,6 +193,14 @@ def create_api(runtime: Runtime) -> FastAPI:
     secret_box = SecretBox.from_settings(runtime.settings)
     app.include_router(tenant_settings_router(runtime.sessions, secret_box, _now))
     app.include_router(sending_check_router(runtime.sessions, lambda: runtime.checker))
+    add_billing(
+        app,
+        runtime.sessions,
+        _now,
+        pdfs=lambda: runtime.pdfs,
+        auth=auth,
+        templates_dir=default_templates_dir(),
+    )
     add_settings_page(
         app,
         runtime.sessions,

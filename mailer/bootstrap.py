@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from billing.wiring import build_billing_side
 from bounce.listener import start_bounce_listener
 from bounce.processor import InboundProcessor
 from consumers.send import register_send_consumer
@@ -50,6 +51,7 @@ class Runtime:
     publisher: BrokerPublisher
     dispatcher: Dispatcher | None = None
     checker: SendingChecker | None = None
+    pdfs: PdfRenderer | None = None
     bounce_port: int | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -148,6 +150,7 @@ async def _start_delivery(runtime: Runtime, stack: contextlib.AsyncExitStack) ->
         address_space_limit=settings.pdf_memory_limit_mb * 1024 * 1024,
     )
     stack.push_async_callback(pdfs.aclose)
+    runtime.pdfs = pdfs
     transport = build_transport(settings)
     stack.push_async_callback(transport.aclose)
     composer = Composer(
@@ -179,9 +182,19 @@ async def _start_delivery(runtime: Runtime, stack: contextlib.AsyncExitStack) ->
     register_send_consumer(
         runtime.broker, dispatcher.submit, max_workers=settings.max_concurrent_sends
     )
+    billing = build_billing_side(runtime.broker, runtime.sessions, _now)
     await runtime.broker.start()
     interval = settings.scheduler_interval
     runtime.tasks += [
+        asyncio.create_task(
+            _poll_forever(
+                "billing outbox relay", billing.relay.run_once, settings.billing_relay_interval
+            )
+        ),
+        *(
+            asyncio.create_task(_poll_forever(name, job, settings.billing_interval))
+            for name, job in billing.jobs
+        ),
         asyncio.create_task(_poll_forever("scheduler", dispatcher.run_due, interval)),
         asyncio.create_task(_poll_forever("sms scheduler", sms.run_due, interval)),
         asyncio.create_task(

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import uvicorn
 
+from billing.broker import declare_billing_events
 from bounce import cli as bounce_cli
 from consumers.send import register_send_consumer
+from consumers.sms import register_sms_consumer
 from mailer import domain_service, tenant_settings
 from mailer.api import asyncapi_document, create_api
 from mailer.bootstrap import running
@@ -165,6 +167,8 @@ async def _send(settings: Settings, args: argparse.Namespace) -> int:
 async def _asyncapi(settings: Settings, _args: argparse.Namespace) -> int:
     broker = create_broker(settings.broker_url or "nats://127.0.0.1:4222")
     register_send_consumer(broker, _documentation_only, max_workers=1)
+    register_sms_consumer(broker, _documentation_only, max_workers=1)
+    declare_billing_events(broker)
     print(asyncapi_document(broker))
     return 0
 

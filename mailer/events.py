@@ -208,6 +208,18 @@ class Subscription(_Open):
     next_billing_date: date | None = None
 
 
+class Installment(_Open):
+    date: date
+    amount: Money
+
+
+class PaymentPlan(_Open):
+    currency: str = Field(min_length=3, max_length=3)
+    installments: list[Installment] = Field(
+        default_factory=list, description="What the customer pays on which day, in date order."
+    )
+
+
 class Links(_Open):
     view: str | None = Field(default=None, description="View the document online.")
     pay: str | None = Field(default=None, description="Pay online.")
@@ -237,6 +249,9 @@ class TemplateData(_Open):
     payment: Payment | None = None
     statement: Statement | None = None
     subscription: Subscription | None = None
+    payment_plan: PaymentPlan | None = Field(
+        default=None, description="The installments `payment_plan.onboarding` lists, if given."
+    )
     links: Links = Field(default_factory=Links)
 
 

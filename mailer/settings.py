@@ -155,6 +155,15 @@ class Settings(BaseSettings):
     scheduler_interval: float = Field(
         default=1.0, gt=0, description="Seconds between scans for scheduled and deferred mail."
     )
+    billing_interval: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds between checks of the billing core's automatic sends, recurring "
+        "invoices, billing runs, reminders and statements.",
+    )
+    billing_relay_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between scans of the billing outbox for events."
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
 
     @field_validator("bounce_listen", "http_listen")

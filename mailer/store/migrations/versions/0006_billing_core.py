@@ -304,7 +304,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('tenant', sa.String(length=100), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=False),
-    sa.Column('number', sa.String(length=60), nullable=False),
+    sa.Column('number', sa.String(length=60), nullable=True),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('issue_date', sa.Date(), nullable=False),
