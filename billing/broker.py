@@ -16,7 +16,7 @@ from billing.events import (
     BillingEvent,
     BillingEventType,
 )
-from billing.status_feed import EMAIL_CHANNEL, SMS_CHANNEL
+from billing.notify import Channel as NotifyChannel
 from mailer.broker import (
     MAIL_CHANNEL,
     AnyBroker,
@@ -47,6 +47,8 @@ __all__ = [
 BILLING_STREAM = "BILLING"
 BILLING_STREAM_SUBJECTS = ("billing.>",)
 BILLING_EXCHANGE = "billing"
+# Long enough for a consumer that was down over a weekend or a holiday to catch up.
+BILLING_RETENTION_SECONDS = 30 * 24 * 3600
 BILLING_GROUP = "billing"
 
 StatusHandler = Callable[[str, bytes], Awaitable[None]]
@@ -54,8 +56,12 @@ RawStatusHandler = Callable[[Any], Awaitable[None]]
 
 
 def billing_stream() -> JStream:
-    """The JetStream stream over `billing.>` that keeps the billing events."""
-    return JStream(name=BILLING_STREAM, subjects=list(BILLING_STREAM_SUBJECTS))
+    """The JetStream stream over `billing.>` that keeps the billing events for 30 days."""
+    return JStream(
+        name=BILLING_STREAM,
+        subjects=list(BILLING_STREAM_SUBJECTS),
+        max_age=BILLING_RETENTION_SECONDS,
+    )
 
 
 def billing_exchange() -> RabbitExchange:
@@ -194,11 +200,11 @@ def register_status_consumers(
     @status_subscriber(broker, MAIL_CHANNEL, group=group, max_workers=max_workers)
     async def on_mail_status(event: StatusEvent) -> None:
         """An outcome of an email; the billing core updates its notification."""
-        await handle(EMAIL_CHANNEL, event)  # type: ignore[arg-type]  # raw bytes, see decoder
+        await handle(NotifyChannel.EMAIL, event)  # type: ignore[arg-type]  # raw bytes, see decoder
 
     @status_subscriber(
         broker, SMS_BROKER_CHANNEL, group=group, kafka_group=f"{group}-sms", max_workers=max_workers
     )
     async def on_sms_status(event: StatusEvent) -> None:
         """An outcome of an SMS; the billing core updates its notification."""
-        await handle(SMS_CHANNEL, event)  # type: ignore[arg-type]  # raw bytes, see decoder
+        await handle(NotifyChannel.SMS, event)  # type: ignore[arg-type]  # raw bytes, see decoder

@@ -23,11 +23,10 @@ from billing.documents import (
     money_text,
     request_id,
 )
-from billing.errors import NotFound
 from billing.events import BillingEvent, BillingEventType, CreditFacts
 from billing.firm import firm_settings, firm_zone, next_number
 from billing.invoicing import get_invoice, settle
-from billing.ledger import LineInput, check_credit_application, price_invoice, split_credit_note
+from billing.ledger import check_credit_application, split_credit_note
 from billing.models import (
     Application,
     BillingSettings,
@@ -42,6 +41,8 @@ from billing.notify import Channel, notify
 from billing.outbox import record_event
 from billing.payment_schemas import CreditNoteInput
 from billing.payments import lock_customer, lock_invoice, require_open
+from billing.pricing import price_lines, stored_line
+from billing.records import get_owned, list_owned
 from mailer.events import TemplateName
 
 CREDIT_NOTE: Final = "credit_note"
@@ -131,12 +132,7 @@ async def create_credit_note(
         invoice = await lock_invoice(session, tenant, body.invoice_id)
         currency = body.currency or invoice.currency
         require_open(invoice, customer.id, currency)
-    totals = price_invoice(
-        currency,
-        [LineInput(line.description, line.quantity, line.unit_price) for line in body.lines],
-        subtotal=body.total,
-        tax_rate=body.tax_rate,
-    )
+    totals = price_lines(currency, body.lines, subtotal=body.total, tax_rate=body.tax_rate)
     balance = round_money(invoice.balance, currency) if invoice is not None else None
     split = split_credit_note(totals.total, currency, balance)
     issue_date = body.issue_date or local_day(now, firm_zone(settings))
@@ -147,15 +143,7 @@ async def create_credit_note(
         invoice_id=invoice.id if invoice is not None else None,
         currency=currency,
         issue_date=issue_date,
-        lines=[
-            {
-                "description": line.description,
-                "quantity": str(line.quantity),
-                "unit_price": str(line.unit_price),
-                "amount": str(line.amount),
-            }
-            for line in totals.lines
-        ],
+        lines=[stored_line(line) for line in totals.lines],
         total=totals.total,
         to_invoice=split.to_invoice,
         to_credit=split.to_credit,
@@ -220,11 +208,7 @@ async def send_credit_note(
 
 async def get_credit_note(session: AsyncSession, tenant: str, credit_note_id: int) -> CreditNote:
     """The tenant's credit note, or NotFound."""
-    query = select(CreditNote).where(CreditNote.tenant == tenant, CreditNote.id == credit_note_id)
-    found = (await session.execute(query)).scalar_one_or_none()
-    if found is None:
-        raise NotFound(f"no credit note {credit_note_id}")
-    return found
+    return await get_owned(session, CreditNote, tenant, credit_note_id, "credit note")
 
 
 async def list_credit_notes(
@@ -237,13 +221,15 @@ async def list_credit_notes(
     offset: int = 0,
 ) -> Sequence[CreditNote]:
     """The tenant's credit notes, newest first."""
-    query = select(CreditNote).where(CreditNote.tenant == tenant)
-    if customer_id is not None:
-        query = query.where(CreditNote.customer_id == customer_id)
-    if invoice_id is not None:
-        query = query.where(CreditNote.invoice_id == invoice_id)
-    query = query.order_by(CreditNote.id.desc()).limit(limit).offset(offset)
-    return (await session.execute(query)).scalars().all()
+    return await list_owned(
+        session,
+        CreditNote,
+        tenant,
+        customer_id=customer_id,
+        invoice_id=invoice_id,
+        limit=limit,
+        offset=offset,
+    )
 
 
 def credit_note_mail_data(

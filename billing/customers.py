@@ -9,10 +9,10 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.errors import NotFound
 from billing.firm import firm_settings
 from billing.models import CreditEntry, Customer
 from billing.money import minor_units, money_sum
+from billing.records import get_owned, list_owned
 from billing.schemas import CustomerInput, CustomerUpdate
 
 
@@ -59,24 +59,15 @@ async def update_customer(
 
 async def get_customer(session: AsyncSession, tenant: str, customer_id: int) -> Customer:
     """The tenant's customer, or NotFound (another tenant's customer is not found either)."""
-    query = select(Customer).where(Customer.tenant == tenant, Customer.id == customer_id)
-    found = (await session.execute(query)).scalar_one_or_none()
-    if found is None:
-        raise NotFound(f"no customer {customer_id}")
-    return found
+    return await get_owned(session, Customer, tenant, customer_id, "customer")
 
 
 async def list_customers(
     session: AsyncSession, tenant: str, *, limit: int = 100, offset: int = 0
 ) -> Sequence[Customer]:
-    query = (
-        select(Customer)
-        .where(Customer.tenant == tenant)
-        .order_by(Customer.id)
-        .limit(limit)
-        .offset(offset)
+    return await list_owned(
+        session, Customer, tenant, order_by=(Customer.id,), limit=limit, offset=offset
     )
-    return (await session.execute(query)).scalars().all()
 
 
 async def credit_balance(

@@ -12,6 +12,7 @@ from billing.documents import money_text, quantity_text
 from billing.ledger import StatementFigures
 from billing.models import BillingSettings, Estimate, PaymentPlan, StatementRecord
 from billing.schemas import AmountsIn, CurrencyCode, LongText
+from billing.views import LineView
 
 MAX_ROW_ID = 2_147_483_647  # the store's integer keys; larger ids are refused, not looked up
 RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
@@ -164,13 +165,6 @@ class EstimateUpdate(AmountsIn):
     notes: LongText | None = None
 
 
-class EstimateLineView(BaseModel):
-    description: str
-    quantity: str
-    unit_price: str
-    amount: str
-
-
 class EstimateView(BaseModel):
     id: int
     number: str | None = Field(description="Given when the estimate is issued; null for drafts.")
@@ -179,7 +173,7 @@ class EstimateView(BaseModel):
     currency: str
     issue_date: date
     expiry_date: date | None
-    lines: list[EstimateLineView]
+    lines: list[LineView]
     subtotal: str
     discount: str
     tax_rate: str
@@ -202,15 +196,7 @@ class EstimateView(BaseModel):
             currency=currency,
             issue_date=estimate.issue_date,
             expiry_date=estimate.expiry_date,
-            lines=[
-                EstimateLineView(
-                    description=line["description"],
-                    quantity=quantity_text(Decimal(line["quantity"])),
-                    unit_price=money_text(Decimal(line["unit_price"]), currency),
-                    amount=money_text(Decimal(line["amount"]), currency),
-                )
-                for line in estimate.lines
-            ],
+            lines=[LineView.stored(line, currency) for line in estimate.lines],
             subtotal=money_text(estimate.subtotal, currency),
             discount=money_text(estimate.discount, currency),
             tax_rate=quantity_text(estimate.tax_rate),

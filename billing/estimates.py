@@ -24,13 +24,14 @@ from billing.documents import (
     quantity_text,
     request_id,
 )
-from billing.errors import Conflict, InvalidRequest, NotFound
+from billing.errors import Conflict
 from billing.firm import firm_settings, firm_zone, next_number
 from billing.invoicing import create_invoice
-from billing.ledger import LineInput, price_invoice
 from billing.models import BillingSettings, Customer, Estimate, Invoice, Notification
 from billing.notify import Channel, notify
-from billing.schemas import AmountsIn, InvoiceInput, LineIn
+from billing.pricing import check_dates, lines_in, price_lines, set_totals, stored_line
+from billing.records import get_owned, list_owned
+from billing.schemas import AmountsIn, InvoiceInput
 from mailer.events import TemplateName
 
 ESTIMATE: Final = "estimate"
@@ -62,7 +63,7 @@ async def create_estimate(
         version=1,
         created_at=now,
     )
-    _check_dates(estimate)
+    check_dates(estimate.issue_date, estimate.expiry_date, "expiry")
     _price(estimate, body)
     session.add(estimate)
     await session.flush()
@@ -82,7 +83,7 @@ async def update_estimate(
         estimate.expiry_date = body.expiry_date
     if "notes" in body.model_fields_set:
         estimate.notes = body.notes
-    _check_dates(estimate)
+    check_dates(estimate.issue_date, estimate.expiry_date, "expiry")
     _price(estimate, body)
     estimate.version += 1
     return estimate
@@ -90,11 +91,7 @@ async def update_estimate(
 
 async def get_estimate(session: AsyncSession, tenant: str, estimate_id: int) -> Estimate:
     """The tenant's estimate, or NotFound."""
-    query = select(Estimate).where(Estimate.tenant == tenant, Estimate.id == estimate_id)
-    found = (await session.execute(query)).scalar_one_or_none()
-    if found is None:
-        raise NotFound(f"no estimate {estimate_id}")
-    return found
+    return await get_owned(session, Estimate, tenant, estimate_id, "estimate")
 
 
 async def list_estimates(
@@ -106,13 +103,10 @@ async def list_estimates(
     limit: int = 100,
     offset: int = 0,
 ) -> Sequence[Estimate]:
-    query = select(Estimate).where(Estimate.tenant == tenant)
-    if state is not None:
-        query = query.where(Estimate.state == state)
-    if customer_id is not None:
-        query = query.where(Estimate.customer_id == customer_id)
-    query = query.order_by(Estimate.id.desc()).limit(limit).offset(offset)
-    return (await session.execute(query)).scalars().all()
+    """The tenant's estimates, newest first."""
+    return await list_owned(
+        session, Estimate, tenant, state=state, customer_id=customer_id, limit=limit, offset=offset
+    )
 
 
 async def issue_estimate(
@@ -175,14 +169,7 @@ async def accept_estimate(
 ) -> tuple[Estimate, Invoice]:
     """The customer said yes: a draft invoice with the estimate's lines, for staff to issue."""
     estimate = await _answerable(session, tenant, estimate_id, now)
-    lines = [
-        LineIn(
-            description=line["description"],
-            quantity=Decimal(line["quantity"]),
-            unit_price=Decimal(line["unit_price"]),
-        )
-        for line in estimate.lines
-    ]
+    lines = lines_in(estimate.lines)
     body = InvoiceInput(
         customer_id=estimate.customer_id,
         currency=estimate.currency,
@@ -270,29 +257,13 @@ def _named(estimate: Estimate) -> str:
     return f"estimate {estimate.number or estimate.id}"
 
 
-def _check_dates(estimate: Estimate) -> None:
-    if estimate.expiry_date is not None and estimate.expiry_date < estimate.issue_date:
-        raise InvalidRequest(
-            f"expiry date {estimate.expiry_date} is before the issue date {estimate.issue_date}"
-        )
-
-
 def _price(estimate: Estimate, body: AmountsIn) -> None:
-    totals = price_invoice(
+    totals = price_lines(
         estimate.currency,
-        [LineInput(line.description, line.quantity, line.unit_price) for line in body.lines],
+        body.lines,
         subtotal=body.subtotal,
         discount=body.discount,
         tax_rate=body.tax_rate,
     )
-    estimate.lines = [
-        {
-            "description": line.description,
-            "quantity": quantity_text(line.quantity),
-            "unit_price": str(line.unit_price),
-            "amount": str(line.amount),
-        }
-        for line in totals.lines
-    ]
-    estimate.subtotal, estimate.discount = totals.subtotal, totals.discount
-    estimate.tax_rate, estimate.tax, estimate.total = body.tax_rate, totals.tax, totals.total
+    estimate.lines = [stored_line(line, quantity_text) for line in totals.lines]
+    set_totals(estimate, totals, body.tax_rate)

@@ -13,14 +13,16 @@ from billing import autosend
 from billing.calendar import auto_send_at, local_day
 from billing.customers import get_customer
 from billing.documents import invoice_template_data, request_id
-from billing.errors import Conflict, InvalidRequest, NotFound
+from billing.errors import Conflict
 from billing.events import BillingEvent, BillingEventType, InvoiceFacts
 from billing.firm import firm_settings, firm_zone, next_number
-from billing.ledger import InvoiceState, LineInput, invoice_state, price_invoice
+from billing.ledger import InvoiceState, invoice_state
 from billing.models import BillingSettings, Invoice, InvoiceLine, Notification
 from billing.money import exact_money, round_money
 from billing.notify import Channel, notify
 from billing.outbox import record_event
+from billing.pricing import check_dates, price_lines, set_totals
+from billing.records import get_owned, list_owned
 from billing.schemas import AmountsIn, InvoiceInput, InvoiceUpdate
 from mailer.events import TemplateName
 
@@ -65,7 +67,7 @@ async def create_invoice(
         version=1,
         created_at=now,
     )
-    _check_dates(invoice)
+    check_dates(invoice.issue_date, invoice.due_date, "due")
     _price(invoice, body)
     session.add(invoice)
     await session.flush()
@@ -85,7 +87,7 @@ async def update_draft(
         invoice.due_date = body.due_date
     if "notes" in body.model_fields_set:
         invoice.notes = body.notes
-    _check_dates(invoice)
+    check_dates(invoice.issue_date, invoice.due_date, "due")
     invoice.lines.clear()
     await session.flush()
     _price(invoice, body)
@@ -102,11 +104,7 @@ async def delete_draft(session: AsyncSession, tenant: str, invoice_id: int) -> N
 
 async def get_invoice(session: AsyncSession, tenant: str, invoice_id: int) -> Invoice:
     """The tenant's invoice, or NotFound."""
-    query = select(Invoice).where(Invoice.tenant == tenant, Invoice.id == invoice_id)
-    found = (await session.execute(query)).scalar_one_or_none()
-    if found is None:
-        raise NotFound(f"no invoice {invoice_id}")
-    return found
+    return await get_owned(session, Invoice, tenant, invoice_id, "invoice")
 
 
 async def list_invoices(
@@ -118,13 +116,10 @@ async def list_invoices(
     limit: int = 100,
     offset: int = 0,
 ) -> Sequence[Invoice]:
-    query = select(Invoice).where(Invoice.tenant == tenant)
-    if state is not None:
-        query = query.where(Invoice.state == state)
-    if customer_id is not None:
-        query = query.where(Invoice.customer_id == customer_id)
-    query = query.order_by(Invoice.id.desc()).limit(limit).offset(offset)
-    return (await session.execute(query)).scalars().all()
+    """The tenant's invoices, newest first."""
+    return await list_owned(
+        session, Invoice, tenant, state=state, customer_id=customer_id, limit=limit, offset=offset
+    )
 
 
 async def issue_invoice(
@@ -309,17 +304,10 @@ async def _sends_so_far(session: AsyncSession, tenant: str, invoice_id: int, tem
     return int((await session.execute(query)).scalar_one())
 
 
-def _check_dates(invoice: Invoice) -> None:
-    if invoice.due_date is not None and invoice.due_date < invoice.issue_date:
-        raise InvalidRequest(
-            f"due date {invoice.due_date} is before the issue date {invoice.issue_date}"
-        )
-
-
 def _price(invoice: Invoice, body: AmountsIn) -> None:
-    totals = price_invoice(
+    totals = price_lines(
         invoice.currency,
-        [LineInput(line.description, line.quantity, line.unit_price) for line in body.lines],
+        body.lines,
         subtotal=body.subtotal,
         discount=body.discount,
         tax_rate=body.tax_rate,
@@ -334,5 +322,4 @@ def _price(invoice: Invoice, body: AmountsIn) -> None:
         )
         for position, line in enumerate(totals.lines, start=1)
     ]
-    invoice.subtotal, invoice.discount = totals.subtotal, totals.discount
-    invoice.tax_rate, invoice.tax, invoice.total = body.tax_rate, totals.tax, totals.total
+    set_totals(invoice, totals, body.tax_rate)

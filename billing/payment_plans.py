@@ -20,6 +20,7 @@ from billing.ledger import InvoiceState
 from billing.models import BillingSettings, Invoice, Notification, PaymentPlan
 from billing.money import ZERO, exact_money, money_sum
 from billing.notify import Channel, notify
+from billing.records import get_owned
 from mailer.events import TemplateName
 
 PAYMENT_PLAN: Final = "payment_plan"
@@ -89,11 +90,7 @@ async def create_payment_plan(
 
 async def get_payment_plan(session: AsyncSession, tenant: str, plan_id: int) -> PaymentPlan:
     """The tenant's payment plan, or NotFound."""
-    query = select(PaymentPlan).where(PaymentPlan.tenant == tenant, PaymentPlan.id == plan_id)
-    found = (await session.execute(query)).scalar_one_or_none()
-    if found is None:
-        raise NotFound(f"no payment plan {plan_id}")
-    return found
+    return await get_owned(session, PaymentPlan, tenant, plan_id, "payment plan")
 
 
 async def payment_plan_of_invoice(

@@ -9,9 +9,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from billing.documents import money_text, quantity_text
+from billing.documents import money_text
 from billing.models import Application, CreditEntry, CreditNote, Payment, Refund
 from billing.schemas import CurrencyCode, LineIn, LongText, PaymentMethod
+from billing.views import LineView
 
 MAX_RECORD_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
 MAX_AMOUNT = Decimal(10) ** 13  # the stored columns hold 16 integer digits
@@ -252,13 +253,6 @@ class CustomerCreditView(BaseModel):
     movements: list[CreditMovementView]
 
 
-class CreditNoteLineView(BaseModel):
-    description: str
-    quantity: str
-    unit_price: str
-    amount: str
-
-
 class CreditNoteView(BaseModel):
     id: int
     number: str
@@ -266,7 +260,7 @@ class CreditNoteView(BaseModel):
     invoice_id: int | None
     currency: str
     issue_date: date
-    lines: list[CreditNoteLineView]
+    lines: list[LineView]
     total: str
     to_invoice: str = Field(description="The part that paid the invoice's balance.")
     to_credit: str = Field(description="The part added to the customer's credit.")
@@ -284,15 +278,7 @@ class CreditNoteView(BaseModel):
             invoice_id=note.invoice_id,
             currency=currency,
             issue_date=note.issue_date,
-            lines=[
-                CreditNoteLineView(
-                    description=line["description"],
-                    quantity=quantity_text(Decimal(line["quantity"])),
-                    unit_price=money_text(Decimal(line["unit_price"]), currency),
-                    amount=money_text(Decimal(line["amount"]), currency),
-                )
-                for line in note.lines
-            ],
+            lines=[LineView.stored(line, currency) for line in note.lines],
             total=money_text(note.total, currency),
             to_invoice=money_text(note.to_invoice, currency),
             to_credit=money_text(note.to_credit, currency),

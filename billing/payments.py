@@ -20,7 +20,7 @@ from billing.documents import (
     money_text,
     request_id,
 )
-from billing.errors import Conflict, InvalidRequest, NotFound
+from billing.errors import Conflict, InvalidRequest
 from billing.events import AppliedAmount, BillingEvent, BillingEventType, PaymentFacts
 from billing.firm import firm_settings, firm_zone
 from billing.invoicing import OPEN_STATES, get_invoice, settle
@@ -42,6 +42,7 @@ from billing.payment_schemas import (
     PaymentStatus,
     PrepaymentInput,
 )
+from billing.records import get_owned
 from billing.schemas import PaymentMethod
 from mailer.events import TemplateName
 from mailer.store.tenant_models import TenantPayments
@@ -126,29 +127,12 @@ async def record_prepayment(
 async def lock_customer(session: AsyncSession, tenant: str, customer_id: int) -> Customer:
     """The tenant's customer, locked: money moves for one customer one transaction at a time,
     so two payments or refunds never both spend the same credit."""
-    query = (
-        select(Customer)
-        .where(Customer.tenant == tenant, Customer.id == customer_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    found = (await session.execute(query)).scalar_one_or_none()
-    if found is None:
-        raise NotFound(f"no customer {customer_id}")
-    return found
+    return await get_owned(session, Customer, tenant, customer_id, "customer", lock=True)
 
 
 async def lock_invoice(session: AsyncSession, tenant: str, invoice_id: int) -> Invoice:
-    query = (
-        select(Invoice)
-        .where(Invoice.tenant == tenant, Invoice.id == invoice_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    found = (await session.execute(query)).scalar_one_or_none()
-    if found is None:
-        raise NotFound(f"no invoice {invoice_id}")
-    return found
+    """The tenant's invoice, locked until the transaction ends."""
+    return await get_owned(session, Invoice, tenant, invoice_id, "invoice", lock=True)
 
 
 async def open_invoices(

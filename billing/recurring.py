@@ -7,7 +7,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any, Final
 
 from sqlalchemy import select, update
@@ -24,10 +23,12 @@ from billing.calendar import (
     occurrences_due,
 )
 from billing.customers import get_customer
-from billing.errors import BillingError, Conflict, NotFound
+from billing.errors import BillingError, Conflict
 from billing.firm import firm_settings, firm_zone
-from billing.ledger import InvoiceTotals, LineInput, PricedLine, price_invoice
+from billing.ledger import InvoiceTotals
 from billing.models import BillingRun, RunItem, Schedule
+from billing.pricing import lines_in, price_lines, stored_line
+from billing.records import get_owned, list_owned
 from billing.reports import day_run, finish_run
 from billing.run_schemas import RunKind, RunMode, ScheduleInput, ScheduleState
 from billing.schemas import InvoiceInput, LineIn, RecurringPaymentMethod
@@ -62,9 +63,9 @@ async def create_schedule(
     settings = await firm_settings(session, tenant, now)
     customer = await get_customer(session, tenant, body.customer_id)
     currency = body.currency or customer.currency
-    totals = price_invoice(
+    totals = price_lines(
         currency,
-        [LineInput(line.description, line.quantity, line.unit_price) for line in body.lines],
+        body.lines,
         subtotal=body.subtotal,
         discount=body.discount,
         tax_rate=body.tax_rate,
@@ -83,7 +84,7 @@ async def create_schedule(
         next_run_on=start,
         state=ACTIVE,
         currency=currency,
-        lines=[_stored_line(line) for line in totals.lines],
+        lines=[stored_line(line, amount=False) for line in totals.lines],
         subtotal=totals.subtotal if body.subtotal is not None else None,
         discount=totals.discount,
         tax_rate=body.tax_rate,
@@ -102,19 +103,11 @@ async def create_schedule(
     return schedule
 
 
-def _stored_line(line: PricedLine) -> dict[str, str]:
-    return {
-        "description": line.description,
-        "quantity": str(line.quantity),
-        "unit_price": str(line.unit_price),
-    }
-
-
 def schedule_totals(schedule: Schedule) -> InvoiceTotals:
     """The figures of each of the schedule's invoices."""
-    return price_invoice(
+    return price_lines(
         schedule.currency,
-        [LineInput(line.description, line.quantity, line.unit_price) for line in _lines(schedule)],
+        _lines(schedule),
         subtotal=schedule.subtotal,
         discount=schedule.discount,
         tax_rate=schedule.tax_rate,
@@ -122,11 +115,8 @@ def schedule_totals(schedule: Schedule) -> InvoiceTotals:
 
 
 async def get_schedule(session: AsyncSession, tenant: str, schedule_id: int) -> Schedule:
-    query = select(Schedule).where(Schedule.tenant == tenant, Schedule.id == schedule_id)
-    found = (await session.execute(query)).scalar_one_or_none()
-    if found is None:
-        raise NotFound(f"no recurring schedule {schedule_id}")
-    return found
+    """The tenant's recurring schedule, or NotFound."""
+    return await get_owned(session, Schedule, tenant, schedule_id, "recurring schedule")
 
 
 async def list_schedules(
@@ -139,13 +129,17 @@ async def list_schedules(
     offset: int = 0,
 ) -> Sequence[Schedule]:
     """The tenant's schedules, the next to run first (finished ones last)."""
-    query = select(Schedule).where(Schedule.tenant == tenant)
-    if state is not None:
-        query = query.where(Schedule.state == state)
-    if customer_id is not None:
-        query = query.where(Schedule.customer_id == customer_id)
-    query = query.order_by(Schedule.next_run_on.is_(None), Schedule.next_run_on, Schedule.id)
-    return (await session.execute(query.limit(limit).offset(offset))).scalars().all()
+    order = (Schedule.next_run_on.is_(None), Schedule.next_run_on, Schedule.id)
+    return await list_owned(
+        session,
+        Schedule,
+        tenant,
+        order_by=order,
+        state=state,
+        customer_id=customer_id,
+        limit=limit,
+        offset=offset,
+    )
 
 
 async def pause_schedule(
@@ -219,14 +213,7 @@ def _progress(schedule: Schedule, done: int) -> tuple[date | None, str]:
 
 
 def _lines(schedule: Schedule) -> list[LineIn]:
-    return [
-        LineIn(
-            description=line["description"],
-            quantity=Decimal(line["quantity"]),
-            unit_price=Decimal(line["unit_price"]),
-        )
-        for line in schedule.lines
-    ]
+    return lines_in(schedule.lines)
 
 
 # Occurrences

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing.calendar import local_day
 from billing.customers import credit_balance
 from billing.documents import request_id
-from billing.errors import Conflict, InvalidRequest, NotFound
+from billing.errors import Conflict, InvalidRequest
 from billing.firm import firm_settings, firm_zone
 from billing.invoicing import OPEN_STATES, settle
 from billing.ledger import InvoiceState, plan_refund
@@ -30,6 +30,7 @@ from billing.payments import (
     payment_credit_entry,
     payment_mail_data,
 )
+from billing.records import get_owned
 
 
 async def refund_payment(
@@ -102,13 +103,7 @@ async def get_payment(
     session: AsyncSession, tenant: str, payment_id: int, *, lock: bool = False
 ) -> Payment:
     """The tenant's payment, or NotFound; `lock` holds it until the transaction ends."""
-    query = select(Payment).where(Payment.tenant == tenant, Payment.id == payment_id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    found = (await session.execute(query)).scalar_one_or_none()
-    if found is None:
-        raise NotFound(f"no payment {payment_id}")
-    return found
+    return await get_owned(session, Payment, tenant, payment_id, "payment", lock=lock)
 
 
 async def search_payments(

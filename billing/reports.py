@@ -13,11 +13,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.documents import money_text
-from billing.errors import NotFound
 from billing.events import BillingEvent, BillingEventType, RunFacts
 from billing.ledger import InvoiceState
 from billing.models import BillingRun, Customer, Invoice, Notification, PaymentLink, RunItem
 from billing.outbox import record_event
+from billing.records import get_owned
 from billing.run_schemas import (
     ChannelCounts,
     RunFailure,
@@ -198,11 +198,7 @@ async def list_runs(
 
 
 async def _get_run(session: AsyncSession, tenant: str, run_id: int) -> BillingRun:
-    query = select(BillingRun).where(BillingRun.tenant == tenant, BillingRun.id == run_id)
-    found = (await session.execute(query)).scalar_one_or_none()
-    if found is None:
-        raise NotFound(f"no billing run {run_id}")
-    return found
+    return await get_owned(session, BillingRun, tenant, run_id, "billing run")
 
 
 def _summary_fields(run: BillingRun) -> dict[str, object]:

@@ -127,15 +127,7 @@ class ScheduleView(BaseModel):
             next_run_on=schedule.next_run_on,
             state=schedule.state,
             currency=currency,
-            lines=[
-                LineView(
-                    description=line.description,
-                    quantity=quantity_text(line.quantity),
-                    unit_price=money_text(line.unit_price, currency),
-                    amount=money_text(line.amount, currency),
-                )
-                for line in totals.lines
-            ],
+            lines=[LineView.of(line, currency) for line in totals.lines],
             subtotal=money_text(totals.subtotal, currency),
             discount=money_text(totals.discount, currency),
             tax_rate=quantity_text(schedule.tax_rate),

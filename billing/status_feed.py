@@ -11,13 +11,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.models import Customer, Invoice, Notification
+from billing.notify import Channel
 from mailer.events import DeliveryStatus, StatusEvent
 from mailer.store import inbox_repository as inbox
 from mailer.store.inbox_models import EntryDirection, ThreadEntry
 
 __all__ = [
-    "EMAIL_CHANNEL",
-    "SMS_CHANNEL",
     "UNDELIVERABLE_NOTE",
     "StatusFeed",
     "status_rank",
@@ -27,9 +26,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-
-EMAIL_CHANNEL = "email"
-SMS_CHANNEL = "sms"
 
 _RANKS = {
     DeliveryStatus.QUEUED: 0,
@@ -106,7 +102,7 @@ class StatusFeed:
             if notification is None:  # mail asked for by someone else
                 return
             advanced = await _advance(session, notification, event, now)
-            reason = undeliverable_reason(event) if channel == EMAIL_CHANNEL else None
+            reason = undeliverable_reason(event) if channel == Channel.EMAIL else None
             flagged = reason is not None and await _flag_customer(
                 session, notification, event, reason, now
             )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
+from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from billing.documents import money_text, quantity_text
-from billing.models import BillingSettings, Customer, Invoice
+from billing.ledger import PricedLine
+from billing.models import BillingSettings, Customer, Invoice, InvoiceLine
 from billing.schemas import CurrencyCode, Text
 
 
@@ -44,10 +47,31 @@ class CustomerView(BaseModel):
 
 
 class LineView(BaseModel):
+    """One line item of an invoice, estimate, credit note or schedule."""
+
     description: str
     quantity: str
     unit_price: str
     amount: str
+
+    @classmethod
+    def of(cls, line: PricedLine | InvoiceLine, currency: str) -> LineView:
+        return cls(
+            description=line.description,
+            quantity=quantity_text(line.quantity),
+            unit_price=money_text(line.unit_price, currency),
+            amount=money_text(line.amount, currency),
+        )
+
+    @classmethod
+    def stored(cls, line: Mapping[str, str], currency: str) -> LineView:
+        """A line as documents keep it in JSON."""
+        return cls(
+            description=line["description"],
+            quantity=quantity_text(Decimal(line["quantity"])),
+            unit_price=money_text(Decimal(line["unit_price"]), currency),
+            amount=money_text(Decimal(line["amount"]), currency),
+        )
 
 
 class InvoiceView(BaseModel):
@@ -86,15 +110,7 @@ class InvoiceView(BaseModel):
             currency=currency,
             issue_date=invoice.issue_date,
             due_date=invoice.due_date,
-            lines=[
-                LineView(
-                    description=line.description,
-                    quantity=quantity_text(line.quantity),
-                    unit_price=money_text(line.unit_price, currency),
-                    amount=money_text(line.amount, currency),
-                )
-                for line in invoice.lines
-            ],
+            lines=[LineView.of(line, currency) for line in invoice.lines],
             subtotal=money_text(invoice.subtotal, currency),
             discount=money_text(invoice.discount, currency),
             tax_rate=quantity_text(invoice.tax_rate),

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.models import OutboxEvent
 from mailer.store.database import create_engine, migrate, session_factory
+from tests.support.databases import temporary_database
 
 TENANT = "acme"
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -48,11 +49,28 @@ class Published:
 
 
 @pytest.fixture
-async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'billing.db'}")
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'billing.db'}"
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
     await migrate(engine)
     yield session_factory(engine)
     await engine.dispose()
+
+
+@pytest.fixture
+async def pg_sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A migrated store in a throwaway PostgreSQL database (integration tests)."""
+    async with temporary_database("postgresql", tmp_path) as url:
+        engine = create_engine(url)
+        try:
+            await migrate(engine)
+            yield session_factory(engine)
+        finally:
+            await engine.dispose()
 
 
 @pytest.fixture

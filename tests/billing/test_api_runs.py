@@ -16,9 +16,10 @@ from billing.api_support import install_error_handlers
 from billing.customers import create_customer
 from billing.firm import firm_settings
 from billing.models import Notification
+from billing.notify import Channel
 from billing.run_page import add_run_pages
 from billing.schemas import CustomerInput
-from billing.status_feed import EMAIL_CHANNEL, StatusFeed
+from billing.status_feed import StatusFeed
 from mailer.auth import INBOX_COOKIE, Authenticator, parse_tokens
 from mailer.events import DeliveryStatus, StatusEvent
 from mailer.render import default_templates_dir
@@ -219,7 +220,7 @@ async def failed_run(api: httpx.AsyncClient, sessions: Sessions, clock: FakeCloc
         hard=True,
         detail=f"550 mailbox unknown {SCRIPT}",
     )
-    await StatusFeed(sessions, clock).apply(EMAIL_CHANNEL, bounce)
+    await StatusFeed(sessions, clock).apply(Channel.EMAIL, bounce)
     return run_id
 
 

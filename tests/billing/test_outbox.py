@@ -5,33 +5,20 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.events import BillingEvent, BillingEventType, InvoiceFacts
 from billing.models import OutboxEvent
 from billing.outbox import MAX_BACKOFF_SECONDS, OutboxRelay, record, record_event
-from mailer.store.database import create_engine, migrate, session_factory
+from mailer.store.database import create_engine, session_factory
+from tests.billing.conftest import FakeClock
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 Sessions = async_sessionmaker[AsyncSession]
-
-
-class FakeClock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class FakeBroker:
@@ -53,19 +40,6 @@ class FakeBroker:
         if self._random.random() < self._failure_rate:
             raise ConnectionError("broker flaked")
         self.published.append((subject, body))
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'billing.db'}"
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[Sessions]:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 async def queue(sessions: Sessions, count: int, *, subject: str = "mail.send") -> list[str]:
@@ -94,7 +68,7 @@ async def rows(sessions: Sessions) -> list[OutboxEvent]:
 
 async def test_publishes_in_order_and_marks_published(sessions: Sessions) -> None:
     ids = await queue(sessions, 5)
-    broker, clock = FakeBroker(), FakeClock()
+    broker, clock = FakeBroker(), FakeClock(T0)
     relay = OutboxRelay(sessions, broker.publish, clock)
 
     assert await relay.pending() == 5
@@ -104,7 +78,7 @@ async def test_publishes_in_order_and_marks_published(sessions: Sessions) -> Non
     assert await relay.pending() == 0
     assert {row.published_at for row in await rows(sessions)} == {T0}
 
-    clock.advance(3600)
+    clock.advance(seconds=3600)
     assert await relay.run_once() == 0
     assert broker.calls == 5
 
@@ -114,13 +88,13 @@ async def test_events_of_a_rolled_back_transaction_never_leave(sessions: Session
         record(session, subject="mail.send", tenant="acme", event_id="x", payload={}, now=T0)
         await session.rollback()
     broker = FakeBroker()
-    assert await OutboxRelay(sessions, broker.publish, FakeClock()).run_once() == 0
+    assert await OutboxRelay(sessions, broker.publish, FakeClock(T0)).run_once() == 0
     assert broker.calls == 0
 
 
 async def test_a_failed_publish_is_retried_later_with_growing_backoff(sessions: Sessions) -> None:
     await queue(sessions, 1)
-    broker, clock = FakeBroker(fail_times=2), FakeClock()
+    broker, clock = FakeBroker(fail_times=2), FakeClock(T0)
     relay = OutboxRelay(sessions, broker.publish, clock)
 
     assert await relay.run_once() == 0
@@ -132,17 +106,17 @@ async def test_a_failed_publish_is_retried_later_with_growing_backoff(sessions: 
     assert await relay.run_once() == 0  # not due yet
     assert broker.calls == 1
 
-    clock.advance(1)
+    clock.advance(seconds=1)
     assert await relay.run_once() == 0
     [row] = await rows(sessions)
     assert row.attempts == 2
     assert row.next_attempt_at == clock.now + timedelta(seconds=2)  # doubled
 
-    clock.advance(1)
+    clock.advance(seconds=1)
     assert await relay.run_once() == 0
     assert broker.calls == 2
 
-    clock.advance(1)
+    clock.advance(seconds=1)
     assert await relay.run_once() == 1
     [row] = await rows(sessions)
     assert row.published_at == clock.now
@@ -152,7 +126,7 @@ async def test_a_failed_publish_is_retried_later_with_growing_backoff(sessions: 
 
 async def test_backoff_is_capped(sessions: Sessions) -> None:
     await queue(sessions, 1)
-    broker, clock = FakeBroker(fail_times=20), FakeClock()
+    broker, clock = FakeBroker(fail_times=20), FakeClock(T0)
     relay = OutboxRelay(sessions, broker.publish, clock)
     delays = []
     for _ in range(12):
@@ -160,14 +134,14 @@ async def test_backoff_is_capped(sessions: Sessions) -> None:
         await relay.run_once()
         [row] = await rows(sessions)
         delays.append((row.next_attempt_at - failed_at).total_seconds())
-        clock.advance(MAX_BACKOFF_SECONDS)
+        clock.advance(seconds=MAX_BACKOFF_SECONDS)
     assert delays == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]
 
 
 async def test_a_failing_event_does_not_hold_back_the_others(sessions: Sessions) -> None:
     ids = await queue(sessions, 3)
     broker = FakeBroker(fail_times=1)
-    relay = OutboxRelay(sessions, broker.publish, FakeClock())
+    relay = OutboxRelay(sessions, broker.publish, FakeClock(T0))
     assert await relay.run_once() == 2
     assert published_ids(broker) == ids[1:]
     assert await relay.pending() == 1
@@ -195,7 +169,7 @@ async def test_a_billing_event_roundtrips_through_the_outbox(sessions: Sessions)
     async with sessions() as session, session.begin():
         record_event(session, event)
     broker = FakeBroker()
-    assert await OutboxRelay(sessions, broker.publish, FakeClock()).run_once() == 1
+    assert await OutboxRelay(sessions, broker.publish, FakeClock(T0)).run_once() == 1
 
     [(subject, body)] = broker.published
     assert subject == "billing.invoice.issued"
@@ -222,7 +196,7 @@ async def two_relays_drain(
             counts = [total + new for total, new in zip(counts, done, strict=True)]
             if await relays[0].pending() == 0:
                 return counts
-            clock.advance(MAX_BACKOFF_SECONDS)
+            clock.advance(seconds=MAX_BACKOFF_SECONDS)
         raise AssertionError("the relays never drained the outbox")
     finally:
         for engine in engines:
@@ -234,7 +208,7 @@ async def test_two_relays_publish_each_event_exactly_once_without_failures(
 ) -> None:
     ids = await queue(sessions, 60)
     broker = FakeBroker()
-    counts = await two_relays_drain(database_url, broker, FakeClock(), batch=7)
+    counts = await two_relays_drain(database_url, broker, FakeClock(T0), batch=7)
     assert Counter(published_ids(broker)) == Counter(ids)
     assert all(counts), "both relays should have taken a share"
     assert sum(counts) == len(ids)
@@ -245,6 +219,6 @@ async def test_two_relays_publish_each_event_at_least_once_with_failures(
 ) -> None:
     ids = await queue(sessions, 60)
     broker = FakeBroker(failure_rate=0.3)
-    await two_relays_drain(database_url, broker, FakeClock(), batch=7)
+    await two_relays_drain(database_url, broker, FakeClock(T0), batch=7)
     assert set(published_ids(broker)) == set(ids)
     assert all(row.published_at is not None for row in await rows(sessions))

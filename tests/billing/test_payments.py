@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +24,6 @@ from billing.payment_schemas import (
 )
 from billing.schemas import PaymentMethod
 from mailer.events import SEND_SUBJECT, SendEvent
-from mailer.store.database import create_engine, migrate, session_factory
 from mailer.store.tenant_models import TenantPayments
 from tests.billing.conftest import TENANT, FakeClock, queued
 from tests.billing.money_factories import (
@@ -38,7 +35,6 @@ from tests.billing.money_factories import (
     payment_row,
     set_firm,
 )
-from tests.support.databases import temporary_database
 
 D = Decimal
 CARD = PaymentMethod.CARD
@@ -407,17 +403,6 @@ async def test_searching_payments_by_every_filter(sessions: Sessions, clock: Fak
         await act(
             sessions, lambda s: refunds.refund_payment(s, "other", on_invoice, None, None, clock())
         )
-
-
-@pytest.fixture
-async def pg_sessions(tmp_path: Path) -> AsyncIterator[Sessions]:
-    async with temporary_database("postgresql", tmp_path) as url:
-        engine = create_engine(url)
-        try:
-            await migrate(engine)
-            yield session_factory(engine)
-        finally:
-            await engine.dispose()
 
 
 @pytest.mark.integration

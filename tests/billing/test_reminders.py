@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -22,9 +20,7 @@ from billing.reminders import ReminderScheduler, configure_reminders, remind_inv
 from billing.schemas import CustomerInput, InvoiceInput, LineIn
 from mailer.events import SEND_SUBJECT, SendEvent
 from mailer.render import EmailRenderer, default_templates_dir
-from mailer.store.database import create_engine, migrate, session_factory
 from tests.billing.conftest import TENANT, FakeClock, queued
-from tests.support.databases import temporary_database
 
 Sessions = async_sessionmaker[AsyncSession]
 DUE = date(2026, 11, 10)
@@ -306,15 +302,6 @@ async def test_a_scheduler_that_read_too_early_loses_the_race_and_sends_nothing(
 
     assert await ReminderScheduler(sessions, clock).run_due() == 0
     assert len(await reminders(sessions)) == 1
-
-
-@pytest.fixture
-async def pg_sessions(tmp_path: Path) -> AsyncIterator[Sessions]:
-    async with temporary_database("postgresql", tmp_path) as url:
-        engine = create_engine(url)
-        await migrate(engine)
-        yield session_factory(engine)
-        await engine.dispose()
 
 
 @pytest.mark.integration

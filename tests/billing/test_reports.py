@@ -9,9 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from billing import reports
 from billing.errors import NotFound
 from billing.models import Notification
+from billing.notify import Channel
 from billing.reports import channel_counts
 from billing.run_schemas import ChannelCounts, RunReport, RunSummary
-from billing.status_feed import EMAIL_CHANNEL, StatusFeed
+from billing.status_feed import StatusFeed
 from mailer.events import DeliveryStatus, StatusEvent
 from tests.billing.conftest import TENANT, FakeClock, queued
 from tests.billing.test_runs import charge, configure, new_customer, run_now
@@ -56,7 +57,7 @@ async def test_a_bounce_hours_later_shows_in_the_report_with_its_reason(
 
     feed = StatusFeed(sessions, clock)
     await feed.apply(
-        EMAIL_CHANNEL,
+        Channel.EMAIL,
         StatusEvent(
             request_id=await request_of(sessions, "ada@example.org"),
             tenant=TENANT,
@@ -66,7 +67,7 @@ async def test_a_bounce_hours_later_shows_in_the_report_with_its_reason(
     )
     clock.advance(hours=5)
     await feed.apply(
-        EMAIL_CHANNEL,
+        Channel.EMAIL,
         StatusEvent(
             request_id=await request_of(sessions, "bob@example.org"),
             tenant=TENANT,

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -23,9 +21,7 @@ from billing.statement_schedule import StatementScheduler
 from billing.statements import MONTHLY, build_statement, customer_ledger, send_statement
 from mailer.events import SEND_SUBJECT, SendEvent, Statement
 from mailer.render import EmailRenderer, default_templates_dir
-from mailer.store.database import create_engine, migrate, session_factory
 from tests.billing.conftest import TENANT, FakeClock, queued
-from tests.support.databases import temporary_database
 
 Sessions = async_sessionmaker[AsyncSession]
 NOVEMBER = (date(2026, 11, 1), date(2026, 11, 30))
@@ -334,15 +330,6 @@ async def test_the_unique_period_key_refuses_a_second_monthly_statement(
         async with sessions() as session, session.begin():
             await send_statement(session, TENANT, customer, *NOVEMBER, clock(), source=MONTHLY)
     assert len(await queued(sessions, SEND_SUBJECT)) == 1
-
-
-@pytest.fixture
-async def pg_sessions(tmp_path: Path) -> AsyncIterator[Sessions]:
-    async with temporary_database("postgresql", tmp_path) as url:
-        engine = create_engine(url)
-        await migrate(engine)
-        yield session_factory(engine)
-        await engine.dispose()
 
 
 @pytest.mark.integration

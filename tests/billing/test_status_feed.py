@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,24 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.models import Customer, Invoice, Notification
-from billing.status_feed import EMAIL_CHANNEL, SMS_CHANNEL, StatusFeed, status_rank
+from billing.notify import Channel
+from billing.status_feed import StatusFeed, status_rank
 from mailer.events import DeliveryStatus, StatusEvent
-from mailer.store.database import create_engine, migrate, session_factory
 from mailer.store.inbox_models import Thread, ThreadEntry
+from tests.billing.conftest import FakeClock
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 Sessions = async_sessionmaker[AsyncSession]
-
-
-class FakeClock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass
@@ -42,16 +30,8 @@ class Seeded:
 
 
 @pytest.fixture
-async def sessions(tmp_path: Path) -> AsyncIterator[Sessions]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'billing.db'}")
-    await migrate(engine)
-    yield session_factory(engine)
-    await engine.dispose()
-
-
-@pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture
@@ -64,7 +44,7 @@ async def seed(
     *,
     tenant: str = "acme",
     request_id: str = "req-1",
-    channel: str = EMAIL_CHANNEL,
+    channel: str = Channel.EMAIL,
     email: str | None = "Ana@Example.com",
     invoice_number: str | None = "INV-0001",
     customer_id: int | None = None,
@@ -189,19 +169,19 @@ async def test_statuses_move_forward_and_a_late_bounce_still_applies(
     sessions: Sessions, feed: StatusFeed, clock: FakeClock
 ) -> None:
     seeded = await seed(sessions)
-    await feed.handle(EMAIL_CHANNEL, status(DeliveryStatus.DEFERRED, detail="451 try later"))
+    await feed.handle(Channel.EMAIL, status(DeliveryStatus.DEFERRED, detail="451 try later"))
     assert (await notification(sessions, seeded.notification_id)).status == "deferred"
 
-    clock.advance(60)
-    await feed.handle(EMAIL_CHANNEL, status(DeliveryStatus.SENT, smtp_code=250))
-    clock.advance(60)
-    await feed.handle(EMAIL_CHANNEL, status(DeliveryStatus.QUEUED))  # late and out of order
-    await feed.handle(EMAIL_CHANNEL, status(DeliveryStatus.DEFERRED))
+    clock.advance(seconds=60)
+    await feed.handle(Channel.EMAIL, status(DeliveryStatus.SENT, smtp_code=250))
+    clock.advance(seconds=60)
+    await feed.handle(Channel.EMAIL, status(DeliveryStatus.QUEUED))  # late and out of order
+    await feed.handle(Channel.EMAIL, status(DeliveryStatus.DEFERRED))
     sent = await notification(sessions, seeded.notification_id)
     assert (sent.status, sent.detail, sent.updated_at) == ("sent", None, T0 + timedelta(seconds=60))
 
-    clock.advance(3 * 3600)  # bounces arrive hours later
-    await feed.handle(EMAIL_CHANNEL, hard_bounce())
+    clock.advance(seconds=3 * 3600)  # bounces arrive hours later
+    await feed.handle(Channel.EMAIL, hard_bounce())
     bounced = await notification(sessions, seeded.notification_id)
     assert bounced.status == "bounced"
     assert bounced.reason == "userunknown"
@@ -213,10 +193,10 @@ async def test_sent_after_a_bounce_does_not_overwrite_it(
     sessions: Sessions, feed: StatusFeed, clock: FakeClock
 ) -> None:
     seeded = await seed(sessions)
-    await feed.handle(EMAIL_CHANNEL, status(DeliveryStatus.BOUNCED, hard=False, reason="full"))
-    clock.advance(10)
-    await feed.handle(EMAIL_CHANNEL, status(DeliveryStatus.SENT))
-    await feed.handle(EMAIL_CHANNEL, status(DeliveryStatus.FAILED, detail="other final"))
+    await feed.handle(Channel.EMAIL, status(DeliveryStatus.BOUNCED, hard=False, reason="full"))
+    clock.advance(seconds=10)
+    await feed.handle(Channel.EMAIL, status(DeliveryStatus.SENT))
+    await feed.handle(Channel.EMAIL, status(DeliveryStatus.FAILED, detail="other final"))
     row = await notification(sessions, seeded.notification_id)
     assert (row.status, row.reason, row.updated_at) == ("bounced", "full", T0)
 
@@ -224,7 +204,7 @@ async def test_sent_after_a_bounce_does_not_overwrite_it(
 async def test_soft_bounce_does_not_flag_the_customer(sessions: Sessions, feed: StatusFeed) -> None:
     seeded = await seed(sessions)
     await feed.handle(
-        EMAIL_CHANNEL,
+        Channel.EMAIL,
         status(DeliveryStatus.BOUNCED, hard=False, reason="mailboxfull", detail="452 full"),
     )
     assert (await notification(sessions, seeded.notification_id)).status == "bounced"
@@ -236,9 +216,9 @@ async def test_hard_bounce_flags_the_customer_and_leaves_a_note_on_the_invoice_t
     sessions: Sessions, feed: StatusFeed, clock: FakeClock
 ) -> None:
     seeded = await seed(sessions)
-    await feed.handle(EMAIL_CHANNEL, status(DeliveryStatus.SENT))
-    clock.advance(3600)
-    await feed.handle(EMAIL_CHANNEL, hard_bounce())
+    await feed.handle(Channel.EMAIL, status(DeliveryStatus.SENT))
+    clock.advance(seconds=3600)
+    await feed.handle(Channel.EMAIL, hard_bounce())
 
     flagged = await customer(sessions, seeded.customer_id)
     assert flagged.email_undeliverable
@@ -259,7 +239,7 @@ async def test_suppression_flags_the_customer_on_the_customer_thread_without_inv
 ) -> None:
     seeded = await seed(sessions, invoice_number=None)
     await feed.handle(
-        EMAIL_CHANNEL, status(DeliveryStatus.SUPPRESSED, detail="address on the suppression list")
+        Channel.EMAIL, status(DeliveryStatus.SUPPRESSED, detail="address on the suppression list")
     )
     assert (await notification(sessions, seeded.notification_id)).status == "suppressed"
     flagged = await customer(sessions, seeded.customer_id)
@@ -273,10 +253,10 @@ async def test_same_event_twice_changes_nothing_more(
 ) -> None:
     seeded = await seed(sessions)
     body = hard_bounce()
-    await feed.handle(EMAIL_CHANNEL, body)
+    await feed.handle(Channel.EMAIL, body)
     first = await notification(sessions, seeded.notification_id)
-    clock.advance(600)
-    await feed.handle(EMAIL_CHANNEL, body)
+    clock.advance(seconds=600)
+    await feed.handle(Channel.EMAIL, body)
 
     again = await notification(sessions, seeded.notification_id)
     assert (again.status, again.detail, again.updated_at) == (
@@ -295,9 +275,9 @@ async def test_one_note_per_customer_flagging_not_per_event(
     await seed(
         sessions, request_id="req-2", invoice_number="INV-0002", customer_id=first.customer_id
     )
-    await feed.handle(EMAIL_CHANNEL, hard_bounce(request_id="req-1"))
-    await feed.handle(EMAIL_CHANNEL, hard_bounce(request_id="req-2"))
-    await feed.handle(EMAIL_CHANNEL, status(DeliveryStatus.SUPPRESSED, request_id="req-2"))
+    await feed.handle(Channel.EMAIL, hard_bounce(request_id="req-1"))
+    await feed.handle(Channel.EMAIL, hard_bounce(request_id="req-2"))
+    await feed.handle(Channel.EMAIL, status(DeliveryStatus.SUPPRESSED, request_id="req-2"))
 
     assert [key for key, _ in await notes(sessions)] == ["INV-0001"]
 
@@ -306,7 +286,7 @@ async def test_bounce_of_an_address_the_customer_no_longer_uses_does_not_flag(
     sessions: Sessions, feed: StatusFeed
 ) -> None:
     seeded = await seed(sessions, recipient="old@example.com")
-    await feed.handle(EMAIL_CHANNEL, hard_bounce(recipient="old@example.com"))
+    await feed.handle(Channel.EMAIL, hard_bounce(recipient="old@example.com"))
     assert (await notification(sessions, seeded.notification_id)).status == "bounced"
     assert not (await customer(sessions, seeded.customer_id)).email_undeliverable
     assert await notes(sessions) == []
@@ -314,9 +294,9 @@ async def test_bounce_of_an_address_the_customer_no_longer_uses_does_not_flag(
 
 async def test_unknown_requests_are_ignored(sessions: Sessions, feed: StatusFeed) -> None:
     seeded = await seed(sessions)
-    await feed.handle(EMAIL_CHANNEL, hard_bounce(request_id="sent-by-someone-else"))
-    await feed.handle(EMAIL_CHANNEL, status(DeliveryStatus.REJECTED, request_id=None, tenant=None))
-    await feed.handle(SMS_CHANNEL, status(DeliveryStatus.SENT))  # right id, wrong channel
+    await feed.handle(Channel.EMAIL, hard_bounce(request_id="sent-by-someone-else"))
+    await feed.handle(Channel.EMAIL, status(DeliveryStatus.REJECTED, request_id=None, tenant=None))
+    await feed.handle(Channel.SMS, status(DeliveryStatus.SENT))  # right id, wrong channel
     assert (await notification(sessions, seeded.notification_id)).status == "queued"
     assert not (await customer(sessions, seeded.customer_id)).email_undeliverable
 
@@ -324,9 +304,9 @@ async def test_unknown_requests_are_ignored(sessions: Sessions, feed: StatusFeed
 async def test_sms_statuses_update_sms_notifications_but_never_flag_email(
     sessions: Sessions, feed: StatusFeed
 ) -> None:
-    seeded = await seed(sessions, channel=SMS_CHANNEL, recipient="+4512345678")
+    seeded = await seed(sessions, channel=Channel.SMS, recipient="+4512345678")
     await feed.handle(
-        SMS_CHANNEL,
+        Channel.SMS,
         status(DeliveryStatus.SUPPRESSED, recipient="+4512345678", detail="opted out"),
     )
     assert (await notification(sessions, seeded.notification_id)).status == "suppressed"
@@ -349,7 +329,7 @@ async def test_garbage_is_logged_without_the_body_and_dropped(
 ) -> None:
     seeded = await seed(sessions)
     with caplog.at_level(logging.WARNING, logger="billing.status_feed"):
-        await feed.handle(EMAIL_CHANNEL, body)
+        await feed.handle(Channel.EMAIL, body)
     assert (await notification(sessions, seeded.notification_id)).status == "queued"
     assert len(caplog.records) == 1
     assert "invalid" in caplog.records[0].getMessage()
@@ -362,7 +342,7 @@ async def test_a_tenant_never_touches_another_tenants_notification(
 ) -> None:
     acme = await seed(sessions, tenant="acme", request_id="req-1")
     other = await seed(sessions, tenant="globex", request_id="req-1")
-    await feed.handle(EMAIL_CHANNEL, hard_bounce(tenant="acme", request_id="req-1"))
+    await feed.handle(Channel.EMAIL, hard_bounce(tenant="acme", request_id="req-1"))
 
     assert (await notification(sessions, acme.notification_id)).status == "bounced"
     assert (await notification(sessions, other.notification_id)).status == "queued"

@@ -29,8 +29,9 @@ from billing.broker import (
 )
 from billing.events import BillingEvent, BillingEventType, InvoiceFacts
 from billing.models import Notification
+from billing.notify import Channel
 from billing.outbox import OutboxRelay, record, record_event
-from billing.status_feed import EMAIL_CHANNEL, SMS_CHANNEL, StatusFeed
+from billing.status_feed import StatusFeed
 from mailer.broker import (
     RABBIT_EXCHANGE,
     SEND_STREAM,
@@ -296,8 +297,8 @@ async def test_relay_publishes_billing_events_and_sends_and_statuses_come_back(
             def came_back(channel: str) -> bool:
                 return any(c == channel and s.tenant == tenant for c, s in received)
 
-            await wait_for(lambda: came_back(EMAIL_CHANNEL), WAIT_SECONDS)
-            await wait_for(lambda: came_back(SMS_CHANNEL), WAIT_SECONDS)
+            await wait_for(lambda: came_back(Channel.EMAIL), WAIT_SECONDS)
+            await wait_for(lambda: came_back(Channel.SMS), WAIT_SECONDS)
 
             async with sessions() as session:
                 notification = await session.get(Notification, seeded.notification_id)
