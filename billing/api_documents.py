@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter
 
 from billing import estimates, payment_plans, statements
-from billing.api_support import Clock, Sessions, transaction
+from billing.api_support import Clock, IdFilter, IdPath, Limit, Offset, Sessions, transaction
 from billing.document_schemas import (
-    MAX_ROW_ID,
     EmailQueued,
     EstimateInput,
     EstimateSent,
@@ -31,11 +28,6 @@ from billing.invoicing import get_invoice
 from billing.models import Notification
 from billing.reminders import configure_reminders
 from mailer.auth import ApiCaller, ApiTenant, TenantQuery
-
-Id = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
-CustomerFilter = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
 def _queued(notification: Notification) -> EmailQueued:
@@ -70,7 +62,7 @@ def documents_router(sessions: Sessions, clock: Clock) -> APIRouter:
 
     @router.post("/api/customers/{customer_id}/statements", tags=["statements"])
     async def make_statement(
-        customer_id: Id, body: StatementRequest, tenant: ApiTenant
+        customer_id: IdPath, body: StatementRequest, tenant: ApiTenant
     ) -> StatementView:
         """The customer's statement for a period: opening balance, dated activity with a running
         balance, closing balance; emailed to the customer too when `send` is true."""
@@ -104,7 +96,7 @@ def documents_router(sessions: Sessions, clock: Clock) -> APIRouter:
             return StatementView.of(statement.record, statement.figures, sent)
 
     @router.get("/api/customers/{customer_id}/statements", tags=["statements"])
-    async def list_statements(customer_id: Id, tenant: ApiTenant) -> list[StatementRecordView]:
+    async def list_statements(customer_id: IdPath, tenant: ApiTenant) -> list[StatementRecordView]:
         """The statements emailed to the customer (on request and monthly), newest first."""
         async with transaction(sessions) as session:
             found = await statements.list_statements(session, tenant, customer_id)
@@ -121,7 +113,7 @@ def documents_router(sessions: Sessions, clock: Clock) -> APIRouter:
     async def list_estimates(
         tenant: ApiTenant,
         state: EstimateState | None = None,
-        customer_id: CustomerFilter = None,
+        customer_id: IdFilter = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> list[EstimateView]:
@@ -137,13 +129,13 @@ def documents_router(sessions: Sessions, clock: Clock) -> APIRouter:
             return [EstimateView.of(estimate) for estimate in found]
 
     @router.get("/api/estimates/{estimate_id}", tags=["estimates"])
-    async def get_estimate(estimate_id: Id, tenant: ApiTenant) -> EstimateView:
+    async def get_estimate(estimate_id: IdPath, tenant: ApiTenant) -> EstimateView:
         async with transaction(sessions) as session:
             return EstimateView.of(await estimates.get_estimate(session, tenant, estimate_id))
 
     @router.put("/api/estimates/{estimate_id}", tags=["estimates"])
     async def update_estimate(
-        estimate_id: Id, body: EstimateUpdate, tenant: ApiTenant
+        estimate_id: IdPath, body: EstimateUpdate, tenant: ApiTenant
     ) -> EstimateView:
         """Replace a draft's content (409 once issued)."""
         async with transaction(sessions) as session:
@@ -151,14 +143,14 @@ def documents_router(sessions: Sessions, clock: Clock) -> APIRouter:
             return EstimateView.of(estimate)
 
     @router.post("/api/estimates/{estimate_id}/issue", tags=["estimates"])
-    async def issue_estimate(estimate_id: Id, tenant: ApiTenant) -> EstimateView:
+    async def issue_estimate(estimate_id: IdPath, tenant: ApiTenant) -> EstimateView:
         """Number the draft; with the estimate trigger on it is emailed after the grace delay."""
         async with transaction(sessions) as session:
             estimate = await estimates.issue_estimate(session, tenant, estimate_id, clock())
             return EstimateView.of(estimate)
 
     @router.post("/api/estimates/{estimate_id}/send", tags=["estimates"])
-    async def send_estimate(estimate_id: Id, tenant: ApiTenant) -> EstimateSent:
+    async def send_estimate(estimate_id: IdPath, tenant: ApiTenant) -> EstimateSent:
         """Email the estimate now (no automatic email follows)."""
         async with transaction(sessions) as session:
             notification = await estimates.send_estimate(session, tenant, estimate_id, clock())
@@ -166,7 +158,7 @@ def documents_router(sessions: Sessions, clock: Clock) -> APIRouter:
             return EstimateSent(estimate=EstimateView.of(estimate), email=_queued(notification))
 
     @router.post("/api/estimates/{estimate_id}/accept", tags=["estimates"])
-    async def accept_estimate(estimate_id: Id, tenant: ApiTenant) -> EstimateView:
+    async def accept_estimate(estimate_id: IdPath, tenant: ApiTenant) -> EstimateView:
         """The customer accepted: a draft invoice with the same lines (`invoice_id`)."""
         async with transaction(sessions) as session:
             estimate, _invoice = await estimates.accept_estimate(
@@ -175,14 +167,14 @@ def documents_router(sessions: Sessions, clock: Clock) -> APIRouter:
             return EstimateView.of(estimate)
 
     @router.post("/api/estimates/{estimate_id}/decline", tags=["estimates"])
-    async def decline_estimate(estimate_id: Id, tenant: ApiTenant) -> EstimateView:
+    async def decline_estimate(estimate_id: IdPath, tenant: ApiTenant) -> EstimateView:
         async with transaction(sessions) as session:
             estimate = await estimates.decline_estimate(session, tenant, estimate_id, clock())
             return EstimateView.of(estimate)
 
     @router.post("/api/invoices/{invoice_id}/payment-plan", status_code=201, tags=["payment plans"])
     async def create_payment_plan(
-        invoice_id: Id, body: PaymentPlanInput, tenant: ApiTenant
+        invoice_id: IdPath, body: PaymentPlanInput, tenant: ApiTenant
     ) -> PaymentPlanView:
         """Installments that pay the open invoice's balance exactly, in date order."""
         async with transaction(sessions) as session:
@@ -193,13 +185,13 @@ def documents_router(sessions: Sessions, clock: Clock) -> APIRouter:
             return PaymentPlanView.of(plan, invoice.currency)
 
     @router.get("/api/invoices/{invoice_id}/payment-plan", tags=["payment plans"])
-    async def get_payment_plan(invoice_id: Id, tenant: ApiTenant) -> PaymentPlanView:
+    async def get_payment_plan(invoice_id: IdPath, tenant: ApiTenant) -> PaymentPlanView:
         async with transaction(sessions) as session:
             plan, invoice = await payment_plans.payment_plan_of_invoice(session, tenant, invoice_id)
             return PaymentPlanView.of(plan, invoice.currency)
 
     @router.post("/api/payment-plans/{plan_id}/send", tags=["payment plans"])
-    async def send_payment_plan(plan_id: Id, tenant: ApiTenant) -> PaymentPlanSent:
+    async def send_payment_plan(plan_id: IdPath, tenant: ApiTenant) -> PaymentPlanSent:
         """Email the plan to the customer for approval now."""
         async with transaction(sessions) as session:
             notification = await payment_plans.send_payment_plan(session, tenant, plan_id, clock())

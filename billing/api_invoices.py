@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field
 
 from billing import customers as customer_service
 from billing import invoicing
-from billing.api_support import Clock, Sessions, transaction
+from billing.api_support import Clock, IdFilter, IdPath, Limit, Offset, Sessions, transaction
 from billing.firm import firm_settings, firm_zone, switch_template
 from billing.ledger import InvoiceState
 from billing.money import minor_units
@@ -24,8 +23,6 @@ from mailer.pdf import document_filename
 from mailer.pdf_pool import PdfRenderer
 
 PdfSource = Callable[[], PdfRenderer | None]
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 class SendResult(BaseModel):
@@ -84,14 +81,14 @@ def invoices_router(sessions: Sessions, clock: Clock, pdfs: PdfSource) -> APIRou
             return [CustomerView.of(customer) for customer in found]
 
     @router.get("/api/customers/{customer_id}", tags=["customers"])
-    async def get_customer(customer_id: int, tenant: ApiTenant) -> CustomerView:
+    async def get_customer(customer_id: IdPath, tenant: ApiTenant) -> CustomerView:
         async with transaction(sessions) as session:
             customer = await customer_service.get_customer(session, tenant, customer_id)
             return CustomerView.of(customer)
 
     @router.patch("/api/customers/{customer_id}", tags=["customers"])
     async def update_customer(
-        customer_id: int, body: CustomerUpdate, tenant: ApiTenant
+        customer_id: IdPath, body: CustomerUpdate, tenant: ApiTenant
     ) -> CustomerView:
         """Change a customer; a new email address clears its undeliverable flag."""
         async with transaction(sessions) as session:
@@ -110,7 +107,7 @@ def invoices_router(sessions: Sessions, clock: Clock, pdfs: PdfSource) -> APIRou
     async def list_invoices(
         tenant: ApiTenant,
         state: InvoiceState | None = None,
-        customer_id: int | None = None,
+        customer_id: IdFilter = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> list[InvoiceView]:
@@ -126,13 +123,13 @@ def invoices_router(sessions: Sessions, clock: Clock, pdfs: PdfSource) -> APIRou
             return [InvoiceView.of(invoice) for invoice in found]
 
     @router.get("/api/invoices/{invoice_id}", tags=["invoices"])
-    async def get_invoice(invoice_id: int, tenant: ApiTenant) -> InvoiceView:
+    async def get_invoice(invoice_id: IdPath, tenant: ApiTenant) -> InvoiceView:
         async with transaction(sessions) as session:
             return InvoiceView.of(await invoicing.get_invoice(session, tenant, invoice_id))
 
     @router.put("/api/invoices/{invoice_id}", tags=["invoices"])
     async def update_invoice(
-        invoice_id: int, body: InvoiceUpdate, tenant: ApiTenant
+        invoice_id: IdPath, body: InvoiceUpdate, tenant: ApiTenant
     ) -> InvoiceView:
         """Replace a draft's content (issued invoices change through credit notes)."""
         async with transaction(sessions) as session:
@@ -140,14 +137,14 @@ def invoices_router(sessions: Sessions, clock: Clock, pdfs: PdfSource) -> APIRou
             return InvoiceView.of(invoice)
 
     @router.delete("/api/invoices/{invoice_id}", status_code=204, tags=["invoices"])
-    async def delete_invoice(invoice_id: int, tenant: ApiTenant) -> Response:
+    async def delete_invoice(invoice_id: IdPath, tenant: ApiTenant) -> Response:
         """Delete a draft."""
         async with transaction(sessions) as session:
             await invoicing.delete_draft(session, tenant, invoice_id)
         return Response(status_code=204)
 
     @router.post("/api/invoices/{invoice_id}/issue", tags=["invoices"])
-    async def issue_invoice(invoice_id: int, tenant: ApiTenant) -> InvoiceView:
+    async def issue_invoice(invoice_id: IdPath, tenant: ApiTenant) -> InvoiceView:
         """Number the invoice and make it owed; the new-invoice trigger emails it after the
         grace delay, or on its issue date when that is later."""
         async with transaction(sessions) as session:
@@ -156,7 +153,7 @@ def invoices_router(sessions: Sessions, clock: Clock, pdfs: PdfSource) -> APIRou
             )
 
     @router.post("/api/invoices/{invoice_id}/send", tags=["invoices"])
-    async def send_invoice(invoice_id: int, tenant: ApiTenant) -> SendResult:
+    async def send_invoice(invoice_id: IdPath, tenant: ApiTenant) -> SendResult:
         """Email the invoice now (a pending automatic email is dropped)."""
         async with transaction(sessions) as session:
             notification = await invoicing.send_invoice(session, tenant, invoice_id, clock())
@@ -168,13 +165,13 @@ def invoices_router(sessions: Sessions, clock: Clock, pdfs: PdfSource) -> APIRou
             )
 
     @router.post("/api/invoices/{invoice_id}/mark-sent", tags=["invoices"])
-    async def mark_sent(invoice_id: int, tenant: ApiTenant) -> InvoiceView:
+    async def mark_sent(invoice_id: IdPath, tenant: ApiTenant) -> InvoiceView:
         """Record that the invoice reached the customer another way: no automatic email."""
         async with transaction(sessions) as session:
             return InvoiceView.of(await invoicing.mark_sent(session, tenant, invoice_id, clock()))
 
     @router.post("/api/invoices/{invoice_id}/void", tags=["invoices"])
-    async def void_invoice(invoice_id: int, tenant: ApiTenant) -> InvoiceView:
+    async def void_invoice(invoice_id: IdPath, tenant: ApiTenant) -> InvoiceView:
         """Cancel an issued invoice nothing was paid on."""
         async with transaction(sessions) as session:
             return InvoiceView.of(
@@ -187,7 +184,7 @@ def invoices_router(sessions: Sessions, clock: Clock, pdfs: PdfSource) -> APIRou
         response_class=Response,
         responses={200: {"content": {"application/pdf": {}}}},
     )
-    async def invoice_pdf(invoice_id: int, tenant: ApiTenant) -> Response:
+    async def invoice_pdf(invoice_id: IdPath, tenant: ApiTenant) -> Response:
         """The invoice's PDF: the same document its email attaches."""
         renderer = pdfs()
         if renderer is None:

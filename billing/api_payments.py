@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import credit_notes, payments, refunds
-from billing.api_support import Clock, Sessions, transaction
+from billing.api_support import Clock, IdFilter, IdPath, Limit, Offset, Sessions, transaction
 from billing.documents import money_text
 from billing.models import Payment
 from billing.payment_schemas import (
-    MAX_RECORD_ID,
     ApplicationView,
     CreditApplicationInput,
     CreditApplicationView,
@@ -34,10 +33,6 @@ from billing.payment_schemas import (
 from billing.schemas import PaymentMethod
 from mailer.auth import ApiTenant
 
-IdPath = Annotated[int, Path(ge=1, le=MAX_RECORD_ID)]
-IdFilter = Annotated[int | None, Query(ge=1, le=MAX_RECORD_ID)]
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 PAYMENTS, CREDIT, CREDIT_NOTES = "payments", "customer credit", "credit notes"
 
 

@@ -3,15 +3,12 @@ invoice schedules."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter
 
 from billing import charges, recurring, reports, runs
-from billing.api_support import Clock, Sessions, transaction
+from billing.api_support import Clock, IdFilter, IdPath, Limit, Offset, Sessions, transaction
 from billing.models import Schedule
 from billing.run_schemas import (
-    MAX_ID,
     ChargeInput,
     ChargeView,
     ConfirmedDraft,
@@ -27,11 +24,6 @@ from billing.run_schemas import (
 )
 from billing.views import InvoiceView
 from mailer.auth import ApiCaller, ApiTenant, TenantQuery
-
-Id = Annotated[int, Path(ge=1, le=MAX_ID)]
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
-CustomerFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 def _schedule_view(schedule: Schedule) -> ScheduleView:
@@ -85,7 +77,7 @@ def runs_router(sessions: Sessions, clock: Clock) -> APIRouter:
             return [InvoiceView.of(invoice) for invoice in found]
 
     @router.post("/api/billing-runs/drafts/{invoice_id}/confirm", tags=["billing runs"])
-    async def confirm_draft(invoice_id: Id, tenant: ApiTenant) -> ConfirmedDraft:
+    async def confirm_draft(invoice_id: IdPath, tenant: ApiTenant) -> ConfirmedDraft:
         """Issue the draft and notify the customer as the run settings say."""
         async with transaction(sessions) as session:
             invoice, notes = await runs.confirm_draft(session, tenant, invoice_id, clock())
@@ -95,7 +87,7 @@ def runs_router(sessions: Sessions, clock: Clock) -> APIRouter:
             )
 
     @router.get("/api/billing-runs/{run_id}", tags=["billing runs"])
-    async def run_report(run_id: Id, tenant: ApiTenant) -> RunReport:
+    async def run_report(run_id: IdPath, tenant: ApiTenant) -> RunReport:
         """What the run did and where its emails and texts stand now, failures with reasons."""
         async with transaction(sessions) as session:
             return await reports.run_report(session, tenant, run_id)
@@ -110,7 +102,7 @@ def runs_router(sessions: Sessions, clock: Clock) -> APIRouter:
     async def list_charges(
         tenant: ApiTenant,
         billed: bool | None = False,
-        customer_id: CustomerFilter = None,
+        customer_id: IdFilter = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> list[ChargeView]:
@@ -132,7 +124,7 @@ def runs_router(sessions: Sessions, clock: Clock) -> APIRouter:
     async def list_schedules(
         tenant: ApiTenant,
         state: ScheduleState | None = None,
-        customer_id: CustomerFilter = None,
+        customer_id: IdFilter = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> list[ScheduleView]:
@@ -146,12 +138,12 @@ def runs_router(sessions: Sessions, clock: Clock) -> APIRouter:
             return [_schedule_view(schedule) for schedule in found]
 
     @router.get("/api/recurring-schedules/{schedule_id}", tags=["recurring invoices"])
-    async def get_schedule(schedule_id: Id, tenant: ApiTenant) -> ScheduleView:
+    async def get_schedule(schedule_id: IdPath, tenant: ApiTenant) -> ScheduleView:
         async with transaction(sessions) as session:
             return _schedule_view(await recurring.get_schedule(session, tenant, schedule_id))
 
     @router.post("/api/recurring-schedules/{schedule_id}/pause", tags=["recurring invoices"])
-    async def pause_schedule(schedule_id: Id, tenant: ApiTenant) -> ScheduleView:
+    async def pause_schedule(schedule_id: IdPath, tenant: ApiTenant) -> ScheduleView:
         """No invoices until resumed."""
         async with transaction(sessions) as session:
             return _schedule_view(
@@ -159,7 +151,7 @@ def runs_router(sessions: Sessions, clock: Clock) -> APIRouter:
             )
 
     @router.post("/api/recurring-schedules/{schedule_id}/resume", tags=["recurring invoices"])
-    async def resume_schedule(schedule_id: Id, tenant: ApiTenant) -> ScheduleView:
+    async def resume_schedule(schedule_id: IdPath, tenant: ApiTenant) -> ScheduleView:
         """Invoices again from today on; those dated while paused are skipped."""
         async with transaction(sessions) as session:
             return _schedule_view(
@@ -167,7 +159,7 @@ def runs_router(sessions: Sessions, clock: Clock) -> APIRouter:
             )
 
     @router.post("/api/recurring-schedules/{schedule_id}/cancel", tags=["recurring invoices"])
-    async def cancel_schedule(schedule_id: Id, tenant: ApiTenant) -> ScheduleView:
+    async def cancel_schedule(schedule_id: IdPath, tenant: ApiTenant) -> ScheduleView:
         """End the schedule; invoices already issued stay."""
         async with transaction(sessions) as session:
             return _schedule_view(

@@ -6,18 +6,25 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.errors import BillingError, Conflict, InvalidRequest, NotFound
+from billing.schemas import MAX_ID
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Sessions = async_sessionmaker[AsyncSession]
+
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 _STATUS = {NotFound: 404, InvalidRequest: 422, Conflict: 409}
 

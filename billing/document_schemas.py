@@ -11,11 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from billing.documents import money_text, quantity_text
 from billing.ledger import StatementFigures
 from billing.models import BillingSettings, Estimate, PaymentPlan, StatementRecord
-from billing.schemas import AmountsIn, CurrencyCode, LongText
+from billing.schemas import AmountsIn, CurrencyCode, LongText, RecordId
 from billing.views import LineView
 
-MAX_ROW_ID = 2_147_483_647  # the store's integer keys; larger ids are refused, not looked up
-RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 ReminderDays = Annotated[list[int], Field(max_length=12)]
 
 
@@ -150,7 +148,7 @@ class StatementRecordView(BaseModel):
 class EstimateInput(AmountsIn):
     """A new estimate (quote); it starts as a draft."""
 
-    customer_id: RowId
+    customer_id: RecordId
     currency: CurrencyCode | None = Field(default=None, description="Default: the customer's.")
     issue_date: date | None = Field(default=None, description="Default: today.")
     expiry_date: date | None = Field(default=None, description="Last day it can be accepted.")

@@ -11,13 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from billing.documents import money_text
 from billing.models import Application, CreditEntry, CreditNote, Payment, Refund
-from billing.schemas import CurrencyCode, LineIn, LongText, PaymentMethod
+from billing.schemas import CurrencyCode, LineIn, LongText, PaymentMethod, RecordId
 from billing.views import LineView
 
-MAX_RECORD_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
 MAX_AMOUNT = Decimal(10) ** 13  # the stored columns hold 16 integer digits
 
-RecordId = Annotated[int, Field(ge=1, le=MAX_RECORD_ID)]
 AmountIn = Annotated[
     Decimal,
     Field(gt=0, lt=MAX_AMOUNT, description="At the currency's scale: 10.005 EUR is refused."),

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from billing.api_support import Clock, Sessions
 from billing.errors import NotFound
 from billing.reports import list_runs, run_report
-from billing.run_schemas import MAX_ID
+from billing.schemas import MAX_ID
 from mailer.auth import Authenticator, Caller, LoginRequired, authenticator
 from mailer.staff_pages import PageError, StaffArea, StaffPages
 

@@ -14,11 +14,9 @@ from billing.documents import money_text, quantity_text
 from billing.ledger import InvoiceTotals
 from billing.models import BillingSettings, Charge, Notification, Schedule
 from billing.notify import NotifyBy
-from billing.schemas import AmountsIn, CurrencyCode, RecurringPaymentMethod, Text
+from billing.schemas import AmountsIn, CurrencyCode, RecordId, RecurringPaymentMethod, Text
 from billing.views import InvoiceView, LineView
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL: larger ones can only be unknown
-RecordId = Annotated[int, Field(ge=1, le=MAX_ID)]
 # An occurrence's notes are the schedule's name, a blank line and these notes: together they
 # stay within an invoice's 2000 characters.
 ScheduleNotes = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1500)]

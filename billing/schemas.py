@@ -18,6 +18,8 @@ CurrencyCode = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")
 ]
 Mobile = Annotated[str, AfterValidator(check_e164)]
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL: larger ones can only be unknown
+RecordId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class _Input(BaseModel):
@@ -87,7 +89,7 @@ class AmountsIn(_Input):
 class InvoiceInput(AmountsIn):
     """A new invoice; it starts as a draft."""
 
-    customer_id: int
+    customer_id: RecordId
     currency: CurrencyCode | None = Field(default=None, description="Default: the customer's.")
     issue_date: date | None = Field(
         default=None, description="Default: today; a future date sends it on that day."

@@ -189,3 +189,12 @@ async def test_without_a_pdf_renderer_the_download_says_so(
     ) as http:
         response = await http.get("/api/invoices/1/pdf", params={"tenant": "acme"})
     assert response.status_code == 503
+
+
+async def test_ids_beyond_the_stores_integers_are_refused_not_looked_up(
+    client: httpx.AsyncClient,
+) -> None:
+    huge = 2**40
+    assert (await client.get(f"/api/invoices/{huge}", headers=STAFF)).status_code == 422
+    body = {"customer_id": huge, "subtotal": "10"}
+    assert (await client.post("/api/invoices", json=body, headers=ADMIN)).status_code == 422
