@@ -219,7 +219,7 @@ class InboundProcessor:
             ):
                 logger.info("suppressed an address of tenant %s after a %s bounce", tenant,
                             "hard" if bounced.hard else "repeated soft")  # fmt: skip
-        repository.add_status_records(session, statuses)
+        await repository.add_status_records(session, statuses)
         return statuses
 
     async def _should_suppress(

@@ -23,6 +23,7 @@ from mailer.dispatch import Dispatcher
 from mailer.dkim import DkimSigner
 from mailer.embedded_nats import EmbeddedNats
 from mailer.errors import ConfigurationError
+from mailer.pdf_cache import PdfCache
 from mailer.pdf_pool import PdfRenderer, harfbuzz_subset_available
 from mailer.render import EmailRenderer, default_templates_dir
 from mailer.retry import RetryPolicy
@@ -148,6 +149,7 @@ async def _start_delivery(runtime: Runtime, stack: contextlib.AsyncExitStack) ->
         max_workers=settings.pdf_workers or None,
         timeout=settings.pdf_timeout,
         address_space_limit=settings.pdf_memory_limit_mb * 1024 * 1024,
+        cache=PdfCache(settings.pdf_cache_mb * 1024 * 1024) if settings.pdf_cache_mb else None,
     )
     stack.push_async_callback(pdfs.aclose)
     runtime.pdfs = pdfs

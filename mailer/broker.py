@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 from collections.abc import Awaitable, Callable, Sequence
@@ -209,9 +210,11 @@ class ChannelPublisher:
         return self._broker
 
     async def publish(self, statuses: Sequence[StatusEvent]) -> None:
-        """Announce status changes on the channel's status subject."""
-        for status in statuses:
-            await self._send(self._channel.status_subject, status.model_dump_json().encode())
+        """Announce status changes on the channel's status subject, without waiting in turn."""
+        subject = self._channel.status_subject
+        await asyncio.gather(
+            *(self._send(subject, status.model_dump_json().encode()) for status in statuses)
+        )
 
     async def publish_request(self, document: dict[str, Any] | bytes) -> None:
         """Publish one request on the channel's send subject."""

@@ -344,7 +344,7 @@ async def rotate_key_secrets(session: AsyncSession, box: SecretBox) -> int:
         SendingDomain, DkimKey.domain_id == SendingDomain.id
     )
     rotated = 0
-    for key, domain in (await session.execute(query)).tuples():
+    for key, domain in (await session.execute(query)).all():
         if key.private_key and box.needs_rotation(key.private_key):
             context = _key_context(domain.tenant, domain.domain, key.selector)
             key.private_key = box.reencrypt(key.private_key, context)

@@ -282,13 +282,11 @@ def _drop_attachment_links(root: Any) -> None:
 
 
 def render_document(kind: DocumentKind, data: TemplateData, locale: str) -> Attachment:
-    """The document as a PDF attachment: what the worker pool runs."""
+    """The document as a PDF attachment, made in this process (blocking)."""
     html = build_document_html(kind, data, locale)
     return Attachment(document_filename(kind, data, locale), PDF_CONTENT_TYPE, html_to_pdf(html))
 
 
 def warm_up() -> None:
-    """Compile the templates and load fonts and styles once, so the first real render is quick."""
-    for template in sorted(set(_TEMPLATE_FOR_KIND.values())):
-        _environment().get_template(template)
+    """Load fonts and styles once, so a worker's first real layout is quick."""
     html_to_pdf('<link rel="stylesheet" href="document.css"><p>0</p>')

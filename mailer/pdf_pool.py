@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes.util
+import functools
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -20,7 +21,14 @@ from mailer.catalog import DocumentKind
 from mailer.errors import RenderError
 from mailer.events import TemplateData
 from mailer.message import Attachment
-from mailer.pdf import render_document, warm_up
+from mailer.pdf import (
+    PDF_CONTENT_TYPE,
+    build_document_html,
+    document_filename,
+    html_to_pdf,
+    warm_up,
+)
+from mailer.pdf_cache import CacheStats, PdfCache, document_key
 
 __all__ = [
     "DEFAULT_ADDRESS_SPACE_LIMIT",
@@ -36,7 +44,8 @@ DEFAULT_TIMEOUT = 60.0
 DEFAULT_ADDRESS_SPACE_LIMIT = 1 << 30
 DEFAULT_MAX_TASKS_PER_CHILD = 100
 
-RenderFunction = Callable[[DocumentKind, TemplateData, str], Attachment]
+# HTML in, PDF bytes out, in a worker process: so it must pickle (a module-level function).
+LayoutFunction = Callable[[str], bytes]
 
 
 def harfbuzz_subset_available() -> bool:
@@ -88,8 +97,21 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _document(kind: DocumentKind, data: TemplateData, locale: str) -> tuple[str, str]:
+    """The document's HTML and file name; any failure is a RenderError, as from a worker."""
+    try:
+        return build_document_html(kind, data, locale), document_filename(kind, data, locale)
+    except RenderError:
+        raise
+    except Exception as exc:
+        raise RenderError(f"{kind} PDF failed: {type(exc).__name__}: {exc}") from exc
+
+
 class PdfRenderer:
     """Renders document PDFs in worker processes so the event loop never blocks.
+
+    The document's HTML is built here (Jinja2, well under a millisecond); workers only lay it
+    out as PDF. With a cache, a document whose HTML was laid out before is not laid out again.
 
     At most `max_workers` renders run at once; the others wait their turn here, so the
     timeout measures rendering (and the start of a fresh worker), not queueing. A render
@@ -104,13 +126,15 @@ class PdfRenderer:
         timeout: float = DEFAULT_TIMEOUT,
         address_space_limit: int | None = DEFAULT_ADDRESS_SPACE_LIMIT,
         max_tasks_per_child: int = DEFAULT_MAX_TASKS_PER_CHILD,
-        render_function: RenderFunction = render_document,
+        layout_function: LayoutFunction = html_to_pdf,
+        cache: PdfCache | None = None,
     ) -> None:
         self._max_workers = max_workers or os.cpu_count() or 1
         self._timeout = timeout
         self._address_space_limit = address_space_limit
         self._max_tasks_per_child = max_tasks_per_child
-        self._render_function = render_function
+        self._layout_function = layout_function
+        self._cache = cache
         self._slots = asyncio.Semaphore(self._max_workers)
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
@@ -125,27 +149,40 @@ class PdfRenderer:
     ) -> Attachment:
         """The document as a PDF attachment; raises RenderError if it cannot be made in time.
 
-        `timeout` overrides the renderer's own for this call.
+        `timeout` overrides the renderer's own for this call; a caller that finds the same
+        document already being laid out waits for that layout, under its starter's limit.
         """
         limit = self._timeout if timeout is None else timeout
+        html, filename = _document(kind, data, locale)
+        layout = functools.partial(self._layout, kind, html, limit)
+        if self._cache is None:
+            pdf = await layout()
+        else:
+            pdf = await self._cache.get_or_render(document_key(html, filename), layout)
+        return Attachment(filename, PDF_CONTENT_TYPE, pdf)
+
+    @property
+    def cache_stats(self) -> CacheStats | None:
+        """The cache's counters, or None without a cache."""
+        return None if self._cache is None else self._cache.stats
+
+    async def _layout(self, kind: DocumentKind, html: str, limit: float) -> bytes:
         async with self._slots:
             try:
-                return await self._attempt(kind, data, locale, limit)
+                return await self._attempt(kind, html, limit)
             except BrokenProcessPool:
                 logger.warning("PDF worker pool broke during a %s render; retrying once", kind)
             try:
-                return await self._attempt(kind, data, locale, limit)
+                return await self._attempt(kind, html, limit)
             except BrokenProcessPool as exc:
                 raise RenderError(f"PDF worker died while rendering a {kind}") from exc
 
-    async def _attempt(
-        self, kind: DocumentKind, data: TemplateData, locale: str, limit: float
-    ) -> Attachment:
+    async def _attempt(self, kind: DocumentKind, html: str, limit: float) -> bytes:
         pool = self._current_pool()
         deadline = asyncio.timeout(limit)
         try:
             async with deadline:
-                return await self._run(pool, kind, data, locale)
+                return await self._run(pool, html)
         except TimeoutError as exc:
             if not deadline.expired():  # raised by the render itself, not our deadline
                 raise RenderError(f"PDF rendering failed: {exc!r}") from exc
@@ -162,12 +199,10 @@ class PdfRenderer:
         except Exception as exc:
             raise RenderError(f"PDF rendering failed: {type(exc).__name__}: {exc}") from exc
 
-    async def _run(
-        self, pool: ProcessPoolExecutor, kind: DocumentKind, data: TemplateData, locale: str
-    ) -> Attachment:
+    async def _run(self, pool: ProcessPoolExecutor, html: str) -> bytes:
         # submit() may start a worker process: keep that off the event loop too.
         try:
-            future = await asyncio.to_thread(pool.submit, self._render_function, kind, data, locale)
+            future = await asyncio.to_thread(pool.submit, self._layout_function, html)
         except RuntimeError as exc:  # shut down because another render hung: start afresh
             raise BrokenProcessPool(str(exc)) from exc
         return await asyncio.wrap_future(future)

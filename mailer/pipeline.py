@@ -109,7 +109,7 @@ class LeasedPipeline(abc.ABC):
             at=self._clock(),
         )
         async with self._sessions() as session:
-            repository.add_status_records(session, [status])
+            await repository.add_status_records(session, [status])
             await session.commit()
         await self._publish([status])
 

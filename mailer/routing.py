@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,15 +22,17 @@ from mailer.senders import (
     SenderDirectory,
     SenderHeld,
     SenderRefused,
+    TenantSender,
     choose_sender,
 )
 from mailer.store import inbox_repository as inbox
 from mailer.store import repository
-from mailer.store.inbox_models import EntryDirection, ThreadEntry
-from mailer.store.models import SendRequest
+from mailer.store.inbox_models import EntryDirection, Thread, ThreadEntry
+from mailer.store.models import SendRequest, TemplateSetting
 from mailer.transport.base import Outcome, RecipientResult, Transport
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 OWN_SERVER_MISSING = "the tenant's own SMTP server is not configured"
 LOGIN_REFUSED_CODES = frozenset({535})
 LOGIN_REFUSED_NOTE = (
@@ -80,25 +83,40 @@ class Router:
             return None
         try:
             async with self._sessions() as session:
-                await self._choose_sender(session, event)
+                await self._choose_sender(_Reads(session, self._directory), event)
         except SenderRefused as refused:
             return InvalidEvent(str(refused), event.tenant, event.id)
         return None
 
-    async def _choose_sender(self, session: AsyncSession, event: SendEvent) -> SenderChoice:
+    async def _choose_sender(self, reads: _Reads, event: SendEvent) -> SenderChoice:
         return choose_sender(
             requested=event.sender,
             company_name=event.data.company.name,
             platform_from=self._composer.identity.from_address,
-            tenant=await self._directory.sender_settings(session, event.tenant),
-            verified_domains=await self._directory.verified_domains(session, event.tenant),
+            tenant=await reads.sender_settings(event.tenant),
+            verified_domains=await reads.verified_domains(event.tenant),
         )
 
-    async def route(self, session: AsyncSession, request: SendRequest) -> Planned | NotSent:
-        """What to compose, through which transport, from which envelope sender (or why not)."""
+    async def plan(
+        self, session: AsyncSession, requests: Sequence[SendRequest]
+    ) -> list[Planned | NotSent]:
+        """For each request, what to compose and where to send it (or why not this time).
+
+        Each tenant's settings are read once for the whole batch; the caller commits (a
+        request's thread may be created here)."""
+        reads = _Reads(session, self._directory)
+        found = await inbox.threads_by_key(session, {(r.tenant, r.thread) for r in requests})
+        return [await self._route(reads, request, found) for request in requests]
+
+    async def _route(
+        self,
+        reads: _Reads,
+        request: SendRequest,
+        threads: dict[tuple[str, str], Thread],
+    ) -> Planned | NotSent:
         event = SendEvent.model_validate(request.event)
         try:
-            choice = await self._choose_sender(session, event)
+            choice = await self._choose_sender(reads, event)
         except SenderRefused as refused:  # the domain lost its verification since acceptance
             return NotSent(Outcome.PERMANENT_FAILURE, str(refused))
         except SenderHeld as held:
@@ -108,22 +126,37 @@ class Router:
             return NotSent(Outcome.TEMPORARY_FAILURE, f"sending settings unusable: {exc}")
         signer = self._composer.platform_signer
         if choice.signing_domain is not None:
-            domain = choice.signing_domain
-            signer = await self._directory.signer_for(session, request.tenant, domain)
+            signer = await reads.signer_for(request.tenant, choice.signing_domain)
         transport: Transport = self._transport
         envelope_sender = self._composer.identity.return_path(request.verp_token)
         own_server = choice.road is Road.OWN_SMTP
         if own_server:
-            own = await self._directory.own_transport(session, request.tenant)
+            own = await reads.own_transport(request.tenant)
             if own is None:
                 return NotSent(Outcome.PERMANENT_FAILURE, OWN_SERVER_MISSING)
             # With the firm's own server, bounces go to the firm's own address.
             transport, envelope_sender = own, choice.sender.email
-        draft = await self._draft(session, request, event, choice, signer)
+        thread = threads.get((request.tenant, request.thread))
+        if thread is None:  # requests accepted before threads were made at acceptance
+            thread = await inbox.ensure_thread(
+                reads.session, request.tenant, request.thread, "", request.created_at
+            )
+        draft = Draft(
+            event=event,
+            locale=request.locale,
+            message_id=request.message_id,
+            ref_token=request.verp_token,
+            thread_token=thread.reply_token,
+            created_at=request.created_at,
+            attach_pdf=await self._attach_pdf(reads, request, event),
+            sender=choice.sender,
+            signer=signer,
+            payment_methods=await reads.payment_methods(request.tenant),
+        )
         return Planned(draft, transport, envelope_sender, own_server)
 
     async def check_own_login(
-        self, request: SendRequest, results: list[RecipientResult]
+        self, tenant: str, thread_key: str, results: list[RecipientResult]
     ) -> list[RecipientResult]:
         """A refused login stops the tenant's own server: staff are told, the mail waits."""
         refused = [r for r in results if r.smtp_code in LOGIN_REFUSED_CODES]
@@ -132,8 +165,8 @@ class Router:
         now = self._clock()
         detail = refused[0].detail
         async with self._sessions() as session:
-            if await self._directory.own_server_refused_login(session, request.tenant, detail, now):
-                thread = await inbox.ensure_thread(session, request.tenant, request.thread, "", now)
+            if await self._directory.own_server_refused_login(session, tenant, detail, now):
+                thread = await inbox.ensure_thread(session, tenant, thread_key, "", now)
                 note = ThreadEntry(
                     at=now,
                     direction=EntryDirection.NOTE.value,
@@ -143,7 +176,7 @@ class Router:
                 )
                 inbox.add_entry(session, thread, note)
             await session.commit()
-        logger.warning("tenant %s: its own SMTP server refused the login", request.tenant)
+        logger.warning("tenant %s: its own SMTP server refused the login", tenant)
         return [
             replace(r, outcome=Outcome.TEMPORARY_FAILURE, detail=f"held: {r.detail}")
             if r.smtp_code in LOGIN_REFUSED_CODES
@@ -151,40 +184,60 @@ class Router:
             for r in results
         ]
 
-    async def _draft(
-        self,
-        session: AsyncSession,
-        request: SendRequest,
-        event: SendEvent,
-        choice: SenderChoice,
-        signer: DkimSigner | None,
-    ) -> Draft:
-        thread = await inbox.ensure_thread(
-            session, request.tenant, request.thread, "", request.created_at
-        )
-        await session.commit()
-        return Draft(
-            event=event,
-            locale=request.locale,
-            message_id=request.message_id,
-            ref_token=request.verp_token,
-            thread_token=thread.reply_token,
-            created_at=request.created_at,
-            attach_pdf=await self._attach_pdf(session, request, event),
-            sender=choice.sender,
-            signer=signer,
-            payment_methods=await self._directory.payment_methods(session, request.tenant),
-        )
-
-    async def _attach_pdf(
-        self, session: AsyncSession, request: SendRequest, event: SendEvent
-    ) -> bool:
+    async def _attach_pdf(self, reads: _Reads, request: SendRequest, event: SendEvent) -> bool:
         spec = CATALOG[event.template]
         if not spec.can_attach_pdf:
             return False
         if event.attach_pdf is not None:
             return event.attach_pdf
-        override = await repository.template_setting(session, request.tenant, request.template)
+        override = (await reads.template_overrides(request.tenant)).get(request.template)
         if override is not None and override.attach_pdf is not None:
             return override.attach_pdf
         return spec.attach_pdf_by_default
+
+
+class _Reads:
+    """What one routing pass has read of each tenant, so that a batch reads it only once."""
+
+    def __init__(self, session: AsyncSession, directory: SenderDirectory) -> None:
+        self.session = session
+        self._directory = directory
+        self._memo: dict[tuple[str, ...], Any] = {}
+
+    async def _once(self, key: tuple[str, ...], read: Callable[[], Awaitable[_T]]) -> _T:
+        if key not in self._memo:
+            self._memo[key] = await read()
+        return cast(_T, self._memo[key])
+
+    async def sender_settings(self, tenant: str) -> TenantSender | None:
+        return await self._once(
+            ("sender", tenant), lambda: self._directory.sender_settings(self.session, tenant)
+        )
+
+    async def verified_domains(self, tenant: str) -> frozenset[str]:
+        return await self._once(
+            ("domains", tenant), lambda: self._directory.verified_domains(self.session, tenant)
+        )
+
+    async def signer_for(self, tenant: str, domain: str) -> DkimSigner | None:
+        return await self._once(
+            ("signer", tenant, domain),
+            lambda: self._directory.signer_for(self.session, tenant, domain),
+        )
+
+    async def own_transport(self, tenant: str) -> Transport | None:
+        return await self._once(
+            ("own", tenant), lambda: self._directory.own_transport(self.session, tenant)
+        )
+
+    async def payment_methods(self, tenant: str) -> tuple[str, ...]:
+        return await self._once(
+            ("payments", tenant), lambda: self._directory.payment_methods(self.session, tenant)
+        )
+
+    async def template_overrides(self, tenant: str) -> dict[str, TemplateSetting]:
+        async def read() -> dict[str, TemplateSetting]:
+            overrides = await repository.template_overrides(self.session, [tenant])
+            return {template: row for (_tenant, template), row in overrides.items()}
+
+        return await self._once(("templates", tenant), read)

@@ -143,6 +143,12 @@ class Settings(BaseSettings):
     pdf_memory_limit_mb: int = Field(
         default=1024, ge=128, description="Address-space limit of each PDF process, in MiB."
     )
+    pdf_cache_mb: int = Field(
+        default=256,
+        ge=0,
+        description="Memory for rendered PDFs kept for reuse, in MiB: reminders and re-sends of "
+        "the same document version reuse its PDF instead of rendering it again (0: no cache).",
+    )
     max_concurrent_sends: int = Field(
         default=64, ge=1, description="Events handled at once by one worker."
     )

@@ -117,7 +117,7 @@ class SmsDispatcher(LeasedPipeline):
                 return (existing.id if existing and waiting else None), False
             detail = f"{rendered.count.segments} segment(s), {rendered.count.encoding}"
             status = self._status(request, DeliveryStatus.QUEUED, detail=detail)
-            repository.add_status_records(session, [status])
+            await repository.add_status_records(session, [status])
             await session.commit()
         await self._publish([status])
         return request.id, True
@@ -152,7 +152,7 @@ class SmsDispatcher(LeasedPipeline):
             request.lease_owner, request.lease_until = None, None
             request.updated_at = now
             event = self._status(request, status, detail=detail)
-            repository.add_status_records(session, [event])
+            await repository.add_status_records(session, [event])
             await session.commit()
         await self._publish([event])
 

@@ -96,7 +96,10 @@ class ThreadEntry(Base):
     """One message or note in a thread, newest last; the raw message is kept for inbound mail."""
 
     __tablename__ = "thread_entries"
-    __table_args__ = (Index("ix_thread_entries_thread", "thread_id", "at"),)
+    __table_args__ = (
+        Index("ix_thread_entries_thread", "thread_id", "at"),
+        Index("ix_thread_entries_send_request", "send_request_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))

@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from mailer.store.inbox_models import (
     BounceRecord,
+    EntryDirection,
     ForwardingAddress,
     InboundMessage,
     InboundState,
@@ -36,14 +37,7 @@ async def ensure_thread(
     found = await _thread_by_key(session, tenant, key)
     if found is not None:
         return found
-    thread = Thread(
-        tenant=tenant,
-        key=key,
-        subject=subject[:500],
-        reply_token=new_token(),
-        created_at=now,
-        updated_at=now,
-    )
+    thread = new_thread(tenant, key, subject, now)
     try:
         async with session.begin_nested():
             session.add(thread)
@@ -53,6 +47,33 @@ async def ensure_thread(
             raise
         return found
     return thread
+
+
+async def threads_by_key(
+    session: AsyncSession, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Thread]:
+    """The existing threads among `keys` (tenant, key)."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    query = select(Thread).where(
+        Thread.tenant.in_({tenant for tenant, _ in wanted}),
+        Thread.key.in_({key for _, key in wanted}),
+    )
+    found = (await session.execute(query)).scalars()
+    return {(t.tenant, t.key): t for t in found if (t.tenant, t.key) in wanted}
+
+
+def new_thread(tenant: str, key: str, subject: str, now: datetime) -> Thread:
+    """A thread not stored yet; two workers adding the same key meet at its unique constraint."""
+    return Thread(
+        tenant=tenant,
+        key=key,
+        subject=subject[:500],
+        reply_token=new_token(),
+        created_at=now,
+        updated_at=now,
+    )
 
 
 async def _thread_by_key(session: AsyncSession, tenant: str, key: str) -> Thread | None:
@@ -72,11 +93,13 @@ def add_entry(session: AsyncSession, thread: Thread, entry: ThreadEntry) -> None
     session.add(entry)
 
 
-async def has_outgoing_entry(session: AsyncSession, request_pk: int) -> bool:
-    query = select(func.count(ThreadEntry.id)).where(
-        ThreadEntry.send_request_id == request_pk, ThreadEntry.direction == "outgoing"
+async def with_outgoing_entry(session: AsyncSession, request_pks: Iterable[int]) -> set[int]:
+    """Which of the send requests already have their outgoing entry in a thread."""
+    query = select(ThreadEntry.send_request_id).where(
+        ThreadEntry.send_request_id.in_(set(request_pks)),
+        ThreadEntry.direction == EntryDirection.OUTGOING.value,
     )
-    return bool((await session.execute(query)).scalar_one())
+    return {pk for pk in (await session.execute(query)).scalars() if pk is not None}
 
 
 async def suppressed_addresses(
@@ -90,6 +113,21 @@ async def suppressed_addresses(
         Suppression.tenant == tenant, Suppression.address.in_(list(wanted))
     )
     return {wanted[address] for address in (await session.execute(query)).scalars()}
+
+
+async def suppressed_pairs(
+    session: AsyncSession, pairs: Iterable[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Which (tenant, address) pairs are suppressed, as given (addresses compared lower-cased)."""
+    wanted = {(tenant, address.lower()): (tenant, address) for tenant, address in pairs}
+    if not wanted:
+        return set()
+    query = select(Suppression.tenant, Suppression.address).where(
+        Suppression.tenant.in_({tenant for tenant, _ in wanted}),
+        Suppression.address.in_({address for _, address in wanted}),
+    )
+    rows = (await session.execute(query)).all()
+    return {wanted[(t, a)] for t, a in rows if (t, a) in wanted}
 
 
 async def suppress(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from mailer.events import DeliveryStatus, StatusEvent
-from mailer.store.models import Recipient, SendRequest, StatusRecord, TemplateSetting
+from mailer.store.models import Base, Recipient, SendRequest, StatusRecord, TemplateSetting
 
 
 async def find_request(session: AsyncSession, tenant: str, request_id: str) -> SendRequest | None:
@@ -22,6 +22,58 @@ async def find_request(session: AsyncSession, tenant: str, request_id: str) -> S
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def find_requests(
+    session: AsyncSession, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], SendRequest]:
+    """The stored requests among `keys` (tenant, request_id), without their recipients."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    query = select(SendRequest).where(
+        SendRequest.tenant.in_({tenant for tenant, _ in wanted}),
+        SendRequest.request_id.in_({request_id for _, request_id in wanted}),
+    )
+    found = (await session.execute(query)).scalars()
+    return {(r.tenant, r.request_id): r for r in found if (r.tenant, r.request_id) in wanted}
+
+
+async def insert_all(session: AsyncSession, rows: Sequence[Base]) -> None:
+    """Insert new rows of one table in one statement; unlike `add_all`, no keys come back."""
+    if not rows:
+        return
+    mapper = inspect(type(rows[0]))
+    generated = {column.key for column in mapper.primary_key}
+    keys = [attr.key for attr in mapper.column_attrs if attr.key not in generated]
+    await session.execute(
+        insert(type(rows[0])), [{k: getattr(row, k) for k in keys} for row in rows]
+    )
+
+
+async def request_ids(
+    session: AsyncSession, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """The primary keys of the stored requests among `keys` (tenant, request_id)."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    query = select(SendRequest.tenant, SendRequest.request_id, SendRequest.id).where(
+        SendRequest.tenant.in_({tenant for tenant, _ in wanted}),
+        SendRequest.request_id.in_({request_id for _, request_id in wanted}),
+    )
+    rows = (await session.execute(query)).all()
+    return {(tenant, rid): pk for tenant, rid, pk in rows if (tenant, rid) in wanted}
+
+
+async def load_requests(session: AsyncSession, pks: Iterable[int]) -> dict[int, SendRequest]:
+    """Requests by primary key, with their recipients (internal: the caller holds their leases)."""
+    query = (
+        select(SendRequest)
+        .where(SendRequest.id.in_(set(pks)))
+        .options(selectinload(SendRequest.recipients))
+    )
+    return {request.id: request for request in (await session.execute(query)).scalars()}
+
+
 async def load_request(session: AsyncSession, pk: int) -> SendRequest:
     """A request by primary key, with its recipients (internal: the caller holds its lease)."""
     query = (
@@ -32,24 +84,26 @@ async def load_request(session: AsyncSession, pk: int) -> SendRequest:
     return (await session.execute(query)).scalar_one()
 
 
-def add_status_records(session: AsyncSession, statuses: Iterable[StatusEvent]) -> None:
-    """Append status changes to the log (in the caller's transaction)."""
-    session.add_all(
-        StatusRecord(
-            tenant=status.tenant,
-            request_id=status.request_id,
-            message_id=status.message_id,
-            recipient=status.recipient,
-            status=status.status.value,
-            smtp_code=status.smtp_code,
-            enhanced_status=status.enhanced_status,
-            detail=status.detail,
-            reason=status.reason,
-            hard=status.hard,
-            at=status.at,
-        )
+async def add_status_records(session: AsyncSession, statuses: Iterable[StatusEvent]) -> None:
+    """Append status changes to the log (in the caller's transaction, in one statement)."""
+    rows = [
+        {
+            "tenant": status.tenant,
+            "request_id": status.request_id,
+            "message_id": status.message_id,
+            "recipient": status.recipient,
+            "status": status.status.value,
+            "smtp_code": status.smtp_code,
+            "enhanced_status": status.enhanced_status,
+            "detail": status.detail,
+            "reason": status.reason,
+            "hard": status.hard,
+            "at": status.at,
+        }
         for status in statuses
-    )
+    ]
+    if rows:
+        await session.execute(insert(StatusRecord), rows)
 
 
 async def status_history(
@@ -72,6 +126,14 @@ async def template_setting(
         TemplateSetting.tenant == tenant, TemplateSetting.template == template
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def template_overrides(
+    session: AsyncSession, tenants: Iterable[str]
+) -> dict[tuple[str, str], TemplateSetting]:
+    """The template overrides of several tenants, by (tenant, template)."""
+    query = select(TemplateSetting).where(TemplateSetting.tenant.in_(set(tenants)))
+    return {(row.tenant, row.template): row for row in (await session.execute(query)).scalars()}
 
 
 async def template_settings(session: AsyncSession, tenant: str) -> Sequence[TemplateSetting]:

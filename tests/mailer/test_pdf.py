@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import io
 import json
 import resource
@@ -441,18 +440,29 @@ async def test_event_loop_keeps_ticking_while_pdfs_render(renderer: PdfRenderer)
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_errors_in_the_worker_come_back_as_render_errors(renderer: PdfRenderer) -> None:
+async def test_missing_document_data_comes_back_as_a_render_error(renderer: PdfRenderer) -> None:
     with pytest.raises(RenderError, match=r"needs data\.statement"):
         await renderer.render(DocumentKind.STATEMENT, event_data("invoice.new"), "en")
 
 
-def render_in_test_worker(kind: DocumentKind, data: TemplateData, locale: str) -> Attachment:
-    """Runs in a pool worker: names the PDF after the worker's memory cap; a hog allocates 2 GiB."""
-    if data.customer.name == "memory hog":
+@pytest.mark.asyncio(loop_scope="module")
+async def test_errors_in_the_worker_come_back_as_render_errors() -> None:
+    async with PdfRenderer(max_workers=1, layout_function=fail_in_test_worker) as pdf_renderer:
+        with pytest.raises(RenderError, match="LookupError: a bug"):
+            await pdf_renderer.render(DocumentKind.INVOICE, event_data("invoice.new"), "en")
+
+
+def fail_in_test_worker(html: str) -> bytes:
+    """Runs in a pool worker: fails as an unexpected bug would."""
+    raise LookupError("a bug in the layout")
+
+
+def render_in_test_worker(html: str) -> bytes:
+    """Runs in a pool worker: prints the worker's memory cap on the PDF; a hog allocates 2 GiB."""
+    if "memory hog" in html:
         bytearray(2 << 30)
     soft_limit, _ = resource.getrlimit(resource.RLIMIT_AS)
-    attachment = render_document(kind, data, locale)
-    return dataclasses.replace(attachment, filename=f"limit-{soft_limit}.pdf")
+    return html_to_pdf(html.replace("</body>", f"<p>limit-{soft_limit}</p></body>"))
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -461,7 +471,7 @@ async def test_timeout_memory_cap_and_a_fresh_pool_after_a_hang() -> None:
     hog = with_changes(data, customer={"name": "memory hog"})
     cap = 768 << 20
     pdf_renderer = PdfRenderer(
-        max_workers=1, timeout=0.001, address_space_limit=cap, render_function=render_in_test_worker
+        max_workers=1, timeout=0.001, address_space_limit=cap, layout_function=render_in_test_worker
     )
 
     with pytest.raises(RenderError, match="longer than"):
@@ -471,8 +481,9 @@ async def test_timeout_memory_cap_and_a_fresh_pool_after_a_hang() -> None:
         await pdf_renderer.render(DocumentKind.INVOICE, hog, "en", timeout=60)
     await pdf_renderer.aclose()
 
-    assert recovered.filename == f"limit-{cap}.pdf"
+    assert recovered.filename == "Invoice-INV-10001.pdf"
     assert "INV-10001" in pdf_pages(recovered.data)[0]
+    assert f"limit-{cap}" in "".join(pdf_pages(recovered.data))
     with pytest.raises(RenderError, match="closed"):
         await pdf_renderer.render(DocumentKind.INVOICE, data, "en")
 

@@ -1,0 +1,81 @@
+"""Grouped store work: concurrent events share transactions, and two workers still send once."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mailer.pdf_pool import PdfRenderer
+from mailer.render import EmailRenderer
+from mailer.store.database import create_engine, migrate
+from tests.conftest import load_example
+from tests.support.databases import temporary_database
+from tests.support.pipeline import ScriptedTransport, build_pipeline
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    async with temporary_database(request.param, tmp_path) as url:
+        engine = create_engine(url)
+        await migrate(engine)
+        try:
+            yield engine
+        finally:
+            await engine.dispose()
+
+
+def reminders(count: int) -> list[str]:
+    """Plain reminders for `count` different invoices."""
+    bodies = []
+    for n in range(count):
+        reminder: dict[str, Any] = load_example("invoice.reminder")
+        reminder["id"] = f"reminder-{n}"
+        reminder["attach_pdf"] = False
+        reminder["data"]["invoice"]["number"] = f"INV-{n}"
+        bodies.append(json.dumps(reminder))
+    return bodies
+
+
+def message_ids(transport: ScriptedTransport) -> list[str]:
+    return [str(email.message_from_bytes(raw)["Message-ID"]) for _envelope, raw in transport.sent]
+
+
+async def test_concurrent_events_share_transactions_and_are_each_sent_once(
+    engine: AsyncEngine, pdfs: PdfRenderer, renderer: EmailRenderer
+) -> None:
+    pipeline = build_pipeline(engine, ScriptedTransport(), pdfs, renderer)
+    commits = Counter[str]()
+    event.listen(engine.sync_engine, "commit", lambda _connection: commits.update(["commit"]))
+    bodies = reminders(30)
+    outcomes = await asyncio.gather(
+        *(pipeline.dispatcher.submit(body) for body in bodies + bodies[:10])
+    )
+    assert [outcome.duplicate for outcome in outcomes] == [False] * 30 + [True] * 10
+    assert len(pipeline.transport.sent) == 30
+    assert len(set(message_ids(pipeline.transport))) == 30
+    assert Counter(pipeline.statuses()) == {"queued": 30, "sent": 30}
+    # Accepting, routing and recording 30 events took a handful of transactions, not 90.
+    assert commits["commit"] <= 10
+
+
+async def test_two_workers_given_the_same_events_send_each_once(
+    engine: AsyncEngine, pdfs: PdfRenderer, renderer: EmailRenderer
+) -> None:
+    first = build_pipeline(engine, ScriptedTransport(), pdfs, renderer)
+    second = build_pipeline(engine, ScriptedTransport(), pdfs, renderer)
+    bodies = reminders(20)
+    await asyncio.gather(
+        *(pipeline.dispatcher.submit(body) for body in bodies for pipeline in (first, second))
+    )
+    sent = message_ids(first.transport) + message_ids(second.transport)
+    assert len(sent) == 20 and len(set(sent)) == 20
+    assert Counter(first.statuses() + second.statuses()) == {"queued": 20, "sent": 20}
