@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from pydantic import ValidationError
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.models import Customer, Invoice, Notification
 from billing.notify import Channel
+from mailer.coalesce import Coalescer
 from mailer.events import DeliveryStatus, StatusEvent
 from mailer.store import inbox_repository as inbox
 from mailer.store.inbox_models import EntryDirection, ThreadEntry
@@ -82,6 +83,8 @@ class StatusFeed:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self._sessions = sessions
         self._clock = clock
+        # Most statuses concern mail someone else asked for: a batch finds that in one query.
+        self._batches = Coalescer(self._apply_batch)
 
     async def handle(self, channel: str, body: bytes) -> None:
         """Apply one raw status event; garbage is logged (without the body) and dropped."""
@@ -92,21 +95,30 @@ class StatusFeed:
             return
         if event.tenant is None or event.request_id is None:
             return
-        await self.apply(channel, event)
+        await self._batches((channel, event))
 
     async def apply(self, channel: str, event: StatusEvent) -> None:
         """Apply one status event, all in one transaction."""
+        await self._apply_batch([(channel, event)])
+
+    async def _apply_batch(self, items: Sequence[tuple[str, StatusEvent]]) -> list[None]:
+        """Apply status events in order, in one transaction."""
         now = self._clock()
+        changed: list[tuple[StatusEvent, bool]] = []
         async with self._sessions() as session, session.begin():
-            notification = await _notification(session, channel, event)
-            if notification is None:  # mail asked for by someone else
-                return
-            advanced = await _advance(session, notification, event, now)
-            reason = undeliverable_reason(event) if channel == Channel.EMAIL else None
-            flagged = reason is not None and await _flag_customer(
-                session, notification, event, reason, now
-            )
-        if advanced or flagged:
+            found = await _notifications(session, items)
+            for channel, event in items:
+                notification = found.get((event.tenant or "", event.request_id or "", channel))
+                if notification is None:  # mail asked for by someone else
+                    continue
+                advanced = await _advance(session, notification, event, now)
+                reason = undeliverable_reason(event) if channel == Channel.EMAIL else None
+                flagged = reason is not None and await _flag_customer(
+                    session, notification, event, reason, now
+                )
+                if advanced or flagged:
+                    changed.append((event, flagged))
+        for event, flagged in changed:
             logger.info(
                 "tenant %s: notification %s is %s%s",
                 event.tenant,
@@ -114,17 +126,21 @@ class StatusFeed:
                 event.status.value,
                 " (customer flagged undeliverable)" if flagged else "",
             )
+        return [None] * len(items)
 
 
-async def _notification(
-    session: AsyncSession, channel: str, event: StatusEvent
-) -> Notification | None:
+async def _notifications(
+    session: AsyncSession, items: Sequence[tuple[str, StatusEvent]]
+) -> dict[tuple[str, str, str], Notification]:
+    """The notifications the events are about, by (tenant, request_id, channel)."""
+    wanted = {(event.tenant or "", event.request_id or "", channel) for channel, event in items}
     query = select(Notification).where(
-        Notification.tenant == event.tenant,
-        Notification.request_id == event.request_id,
-        Notification.channel == channel,
+        Notification.tenant.in_({tenant for tenant, _, _ in wanted}),
+        Notification.request_id.in_({request_id for _, request_id, _ in wanted}),
     )
-    return (await session.execute(query)).scalar_one_or_none()
+    rows = (await session.execute(query)).scalars()
+    found = {(n.tenant, n.request_id, n.channel): n for n in rows}
+    return {key: found[key] for key in wanted if key in found}
 
 
 async def _advance(

@@ -116,12 +116,16 @@ class Dispatcher(LeasedPipeline):
             return Submission(DeliveryStatus.REJECTED, event.tenant, event.id, refusal.reason)
         accepted = await self._accept(event)
         if accepted.pk is not None:
-            await self.deliver(accepted.pk)
+            # A new request is routed from the event at hand; a stored one from its own copy.
+            await self._attempt(accepted.pk, event if accepted.created else None)
         return Submission(None, event.tenant, event.id, duplicate=not accepted.created)
 
     async def deliver(self, pk: int) -> None:
         """One attempt at a request whose lease this worker holds."""
-        prepared = await self._prepare(pk)
+        await self._attempt(pk, None)
+
+    async def _attempt(self, pk: int, event: SendEvent | None) -> None:
+        prepared = await self._prepare((pk, event))
         results, composed = await self._send(prepared)
         await self._record(_Attempt(pk, tuple(results), prepared.suppressed, composed))
 
@@ -261,8 +265,12 @@ class Dispatcher(LeasedPipeline):
             recipients=rows,
         )
 
-    async def _prepare_batch(self, pks: Sequence[int]) -> list[_Prepared]:
+    async def _prepare_batch(
+        self, items: Sequence[tuple[int, SendEvent | None]]
+    ) -> list[_Prepared]:
         """Load leased requests and route those with someone left to send to."""
+        pks = [pk for pk, _event in items]
+        known = {pk: event for pk, event in items if event is not None}
         async with self._sessions() as session:
             requests = await repository.load_requests(session, pks)
             waiting = {
@@ -282,7 +290,7 @@ class Dispatcher(LeasedPipeline):
             routes = dict(
                 zip(
                     [request.id for request in routable],
-                    await self._router.plan(session, routable),
+                    await self._router.plan(session, routable, known),
                     strict=True,
                 )
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -31,7 +32,9 @@ def _no_line_breaks(value: str) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=8192)
 def _valid_address(value: str) -> str:
+    """The normalized address; cached, as the same firms and customers come back all day."""
     _no_line_breaks(value)
     try:
         # Internationalized domains are fine (sent as punycode); non-ASCII local parts would

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -98,23 +98,34 @@ class Router:
         )
 
     async def plan(
-        self, session: AsyncSession, requests: Sequence[SendRequest]
+        self,
+        session: AsyncSession,
+        requests: Sequence[SendRequest],
+        events: Mapping[int, SendEvent] | None = None,
     ) -> list[Planned | NotSent]:
         """For each request, what to compose and where to send it (or why not this time).
 
-        Each tenant's settings are read once for the whole batch; the caller commits (a
-        request's thread may be created here)."""
+        `events` are requests' events already at hand (by key), saving a re-validation of the
+        stored copy. Each tenant's settings are read once for the whole batch; the caller
+        commits (a request's thread may be created here)."""
         reads = _Reads(session, self._directory)
         found = await inbox.threads_by_key(session, {(r.tenant, r.thread) for r in requests})
-        return [await self._route(reads, request, found) for request in requests]
+        events = events or {}
+        return [
+            await self._route(
+                reads, request, events.get(request.id) or SendEvent.model_validate(request.event),
+                found,
+            )
+            for request in requests
+        ]  # fmt: skip
 
     async def _route(
         self,
         reads: _Reads,
         request: SendRequest,
+        event: SendEvent,
         threads: dict[tuple[str, str], Thread],
     ) -> Planned | NotSent:
-        event = SendEvent.model_validate(request.event)
         try:
             choice = await self._choose_sender(reads, event)
         except SenderRefused as refused:  # the domain lost its verification since acceptance
