@@ -175,14 +175,17 @@ async def _start_delivery(runtime: Runtime, stack: contextlib.AsyncExitStack) ->
         policy=retry_policy(settings),
         directory=directory,
         lease=timedelta(seconds=settings.lease_seconds),
+        in_flight_limit=settings.in_flight_limit,
     )
+    # Closed before the transports and the PDF pool it delivers through (the stack is LIFO).
+    stack.push_async_callback(dispatcher.aclose)
     runtime.dispatcher = dispatcher
     runtime.checker = SendingChecker(composer, transport, directory, _now)
     sms, close_sms = build_sms_side(settings, runtime.sessions, runtime.publisher)
     stack.push_async_callback(close_sms)
     register_sms_consumer(runtime.broker, sms.submit, max_workers=settings.max_concurrent_sends)
     register_send_consumer(
-        runtime.broker, dispatcher.submit, max_workers=settings.max_concurrent_sends
+        runtime.broker, dispatcher.take, max_workers=settings.max_concurrent_sends
     )
     billing = build_billing_side(runtime.broker, runtime.sessions, _now)
     await runtime.broker.start()
@@ -197,7 +200,9 @@ async def _start_delivery(runtime: Runtime, stack: contextlib.AsyncExitStack) ->
             asyncio.create_task(_poll_forever(name, job, settings.billing_interval))
             for name, job in billing.jobs
         ),
-        asyncio.create_task(_poll_forever("scheduler", dispatcher.run_due, interval)),
+        asyncio.create_task(
+            _poll_forever("scheduler", dispatcher.run_due, interval, dispatcher.room_freed)
+        ),
         asyncio.create_task(_poll_forever("sms scheduler", sms.run_due, interval)),
         asyncio.create_task(
             _every(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,9 @@ RABBIT_EXCHANGE = "mail"
 # never hands a message that is still being sent to another worker.
 ACK_DEADLINE_SECONDS = 600
 STATUS_RETENTION_SECONDS = 7 * 24 * 3600
+# FastStream's line per message received and processed: debug, since at month-end volumes
+# two lines per email would cost more than the email; outcomes are logged with their ids.
+MESSAGE_LOG_LEVEL = logging.DEBUG
 
 Handler = Callable[[SendEvent], Awaitable[None]]
 AnyBroker = BrokerUsecase[Any, Any]
@@ -67,13 +71,15 @@ def create_broker(url: str) -> AnyBroker:
     """A broker for `url`, not yet connected."""
     kind = broker_kind(url)
     if kind is BrokerKind.NATS:
-        return NatsBroker(url, log_level=20, apply_types=False)
+        return NatsBroker(url, log_level=MESSAGE_LOG_LEVEL, apply_types=False)
     if kind is BrokerKind.RABBIT:
-        return RabbitBroker(url, log_level=20, apply_types=False)
+        return RabbitBroker(url, log_level=MESSAGE_LOG_LEVEL, apply_types=False)
     if kind is BrokerKind.KAFKA:
         servers = [server for server in urlsplit(url).netloc.split(",") if server]
-        return KafkaBroker(servers or "localhost:9092", log_level=20, apply_types=False)
-    return RedisBroker(url, log_level=20, apply_types=False)
+        return KafkaBroker(
+            servers or "localhost:9092", log_level=MESSAGE_LOG_LEVEL, apply_types=False
+        )
+    return RedisBroker(url, log_level=MESSAGE_LOG_LEVEL, apply_types=False)
 
 
 def _raw_body(message: StreamMessage[Any]) -> bytes:

@@ -150,7 +150,16 @@ class Settings(BaseSettings):
         "the same document version reuse its PDF instead of rendering it again (0: no cache).",
     )
     max_concurrent_sends: int = Field(
-        default=64, ge=1, description="Events handled at once by one worker."
+        default=64,
+        ge=1,
+        description="Events one worker takes from the broker at once (each is stored, then "
+        "acknowledged; delivery goes on in the background).",
+    )
+    in_flight_limit: int = Field(
+        default=512,
+        ge=1,
+        description="Emails one worker delivers at once; beyond it, accepted events wait in the "
+        "store for the scheduler, so a backlog of PDFs costs no memory.",
     )
     lease_seconds: float = Field(
         default=300.0,

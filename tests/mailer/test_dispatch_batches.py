@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailer.pdf_pool import PdfRenderer
 from mailer.render import EmailRenderer
 from mailer.store.database import create_engine, migrate
+from mailer.store.models import SendRequest
+from mailer.transport.base import Envelope, SendResult
 from tests.conftest import load_example
 from tests.support.databases import temporary_database
 from tests.support.pipeline import ScriptedTransport, build_pipeline
@@ -79,3 +81,54 @@ async def test_two_workers_given_the_same_events_send_each_once(
     sent = message_ids(first.transport) + message_ids(second.transport)
     assert len(sent) == 20 and len(set(sent)) == 20
     assert Counter(first.statuses() + second.statuses()) == {"queued": 20, "sent": 20}
+
+
+class GatedTransport(ScriptedTransport):
+    """Holds every send until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.waiting = 0
+
+    async def send(self, envelope: Envelope, message: bytes) -> SendResult:
+        self.waiting += 1
+        await self.gate.wait()
+        return await super().send(envelope, message)
+
+
+async def test_take_returns_once_stored_and_delivers_in_the_background(
+    engine: AsyncEngine, pdfs: PdfRenderer, renderer: EmailRenderer
+) -> None:
+    transport = GatedTransport()
+    pipeline = build_pipeline(engine, transport, pdfs, renderer)
+    [body] = reminders(1)
+    outcome = await pipeline.dispatcher.take(body)
+    assert not outcome.duplicate and transport.sent == []
+    async with pipeline.sessions() as session:
+        [request] = (await session.execute(select(SendRequest))).scalars()
+        assert request.pending and request.lease_owner == pipeline.dispatcher.worker_id
+    transport.gate.set()
+    await pipeline.dispatcher.aclose()
+    assert len(transport.sent) == 1
+    assert pipeline.statuses() == ["queued", "sent"]
+
+
+async def test_beyond_the_in_flight_limit_events_wait_in_the_store_for_the_scheduler(
+    engine: AsyncEngine, pdfs: PdfRenderer, renderer: EmailRenderer
+) -> None:
+    transport = GatedTransport()
+    pipeline = build_pipeline(engine, transport, pdfs, renderer, in_flight_limit=2)
+    for body in reminders(5):
+        await pipeline.dispatcher.take(body)
+    while transport.waiting < 2:
+        await asyncio.sleep(0.01)
+    async with pipeline.sessions() as session:
+        rows = (await session.execute(select(SendRequest))).scalars().all()
+    assert sorted(r.lease_owner is not None for r in rows) == [False, False, False, True, True]
+    assert await pipeline.dispatcher.run_due() == 0  # no room while two are in flight
+    transport.gate.set()
+    await pipeline.dispatcher.aclose()
+    assert pipeline.dispatcher.room_freed.is_set()
+    assert [await pipeline.dispatcher.run_due() for _round in range(3)] == [2, 1, 0]
+    assert len(set(message_ids(transport))) == 5 == len(transport.sent)

@@ -97,6 +97,8 @@ def build_pipeline(
     renderer: EmailRenderer,
     signer: DkimSigner | None = None,
     directory: SenderDirectory | None = None,
+    *,
+    in_flight_limit: int = 512,
 ) -> Pipeline:
     publisher, clock = CollectingPublisher(), Clock()
     dispatcher = Dispatcher(
@@ -107,6 +109,7 @@ def build_pipeline(
         policy=POLICY,
         directory=directory,
         clock=clock,
+        in_flight_limit=in_flight_limit,
     )
     return Pipeline(dispatcher, transport, publisher, clock, session_factory(engine))
 
