@@ -42,7 +42,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_ADDRESS_SPACE_LIMIT = 1 << 30
-DEFAULT_MAX_TASKS_PER_CHILD = 100
+DEFAULT_MAX_TASKS_PER_CHILD = 500
+_QUEUED_PER_WORKER = 2
 
 # HTML in, PDF bytes out, in a worker process: so it must pickle (a module-level function).
 LayoutFunction = Callable[[str], bytes]
@@ -110,13 +111,15 @@ def _document(kind: DocumentKind, data: TemplateData, locale: str) -> tuple[str,
 class PdfRenderer:
     """Renders document PDFs in worker processes so the event loop never blocks.
 
-    The document's HTML is built here (Jinja2, well under a millisecond); workers only lay it
-    out as PDF. With a cache, a document whose HTML was laid out before is not laid out again.
+    The document's HTML is built here (Jinja2, a few milliseconds for a long invoice); workers
+    only lay it out as PDF. With a cache, a document whose HTML was laid out before is not laid
+    out again.
 
-    At most `max_workers` renders run at once; the others wait their turn here, so the
-    timeout measures rendering (and the start of a fresh worker), not queueing. A render
-    that times out replaces the whole pool (the hung worker is killed); renders that die
-    with it are retried once on the new pool.
+    Each worker has one render running and one waiting at the pool, so it never idles while
+    a result travels back and the next render is handed over; the others wait their turn here,
+    so the timeout measures rendering (behind at most one other, and the start of a fresh
+    worker), not queueing. A render that times out replaces the whole pool (the hung worker
+    is killed); renders that die with it are retried once on the new pool.
     """
 
     def __init__(
@@ -135,7 +138,7 @@ class PdfRenderer:
         self._max_tasks_per_child = max_tasks_per_child
         self._layout_function = layout_function
         self._cache = cache
-        self._slots = asyncio.Semaphore(self._max_workers)
+        self._slots = asyncio.Semaphore(self._max_workers * _QUEUED_PER_WORKER)
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
 
