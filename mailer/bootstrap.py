@@ -24,7 +24,7 @@ from mailer.dkim import DkimSigner
 from mailer.embedded_nats import EmbeddedNats
 from mailer.errors import ConfigurationError
 from mailer.pdf_cache import PdfCache
-from mailer.pdf_pool import PdfRenderer, harfbuzz_subset_available
+from mailer.pdf_pool import PdfRenderer, slow_rendering_warning
 from mailer.render import EmailRenderer, default_templates_dir
 from mailer.retry import RetryPolicy
 from mailer.secrets import SecretBox
@@ -140,11 +140,8 @@ async def running(
 
 async def _start_delivery(runtime: Runtime, stack: contextlib.AsyncExitStack) -> None:
     settings = runtime.settings
-    if not harfbuzz_subset_available():
-        logger.warning(
-            "libharfbuzz-subset0 is missing: PDF rendering is about 2.3x slower "
-            "(apt-get install libharfbuzz-subset0)"
-        )
+    if (warning := slow_rendering_warning()) is not None:
+        logger.warning(warning)
     pdfs = PdfRenderer(
         max_workers=settings.pdf_workers or None,
         timeout=settings.pdf_timeout,

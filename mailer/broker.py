@@ -82,8 +82,11 @@ def create_broker(url: str) -> AnyBroker:
     return RedisBroker(url, log_level=MESSAGE_LOG_LEVEL, apply_types=False)
 
 
-def _raw_body(message: StreamMessage[Any]) -> bytes:
-    """Hand the body over undecoded: the service validates and rejects bad input itself."""
+async def _raw_body(message: StreamMessage[Any]) -> bytes:
+    """Hand the body over undecoded: the service validates and rejects bad input itself.
+
+    A coroutine, because FastStream runs a plain function in a thread pool, message by message.
+    """
     body = message.body
     return body if isinstance(body, bytes) else bytes(body)
 

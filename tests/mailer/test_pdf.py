@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes.util
 import io
 import json
 import resource
@@ -31,7 +32,7 @@ from mailer.pdf import (
     html_to_pdf,
     render_document,
 )
-from mailer.pdf_pool import PdfRenderer, harfbuzz_subset_available
+from mailer.pdf_pool import PdfRenderer, harfbuzz_subset_available, slow_rendering_warning
 
 FIXTURES = Path(__file__).parent / "pdf_fixtures"
 EVENT_FOR_KIND = {
@@ -409,6 +410,19 @@ def test_raw_html_cannot_fetch_or_embed(payload: str, no_network: list[Any]) -> 
 
 def test_harfbuzz_subset_is_detected() -> None:
     assert harfbuzz_subset_available() is True  # libharfbuzz-subset0 is installed here
+    assert slow_rendering_warning() is None
+
+
+def test_a_missing_harfbuzz_subset_is_reported_with_its_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = ctypes.util.find_library
+    monkeypatch.setattr(
+        ctypes.util, "find_library", lambda name: None if name == "harfbuzz-subset" else real(name)
+    )
+    assert harfbuzz_subset_available() is False
+    warning = slow_rendering_warning()
+    assert warning is not None and "apt-get install libharfbuzz-subset0" in warning
 
 
 @pytest.mark.asyncio(loop_scope="module")
