@@ -152,10 +152,17 @@ class Dispatcher(LeasedPipeline):
         for _pk in claimed:
             self._slots.take()
         try:
-            await asyncio.gather(*(self._attempt(pk, None) for pk in claimed))
+            outcomes = await asyncio.gather(
+                *(self._attempt(pk, None) for pk in claimed), return_exceptions=True
+            )
         finally:
             for _pk in claimed:
                 self._slots.give_back()
+        for pk, outcome in zip(claimed, outcomes, strict=True):
+            if isinstance(outcome, Exception):  # its lease runs out and it is attempted again
+                logger.error("delivery deliver-%s failed", pk, exc_info=outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
         return len(claimed)
 
     def _spawn(self, pk: int, event: SendEvent | None) -> None:

@@ -36,6 +36,13 @@ def document_key(html: str, filename: str) -> str:
     return _digest(templates_fingerprint().encode(), filename.encode(), html.encode())
 
 
+def inputs_key(kind: str, locale: str, data_json: str) -> str:
+    """What a document's HTML is made from: its kind, locale and data, and the templates."""
+    return _digest(
+        templates_fingerprint().encode(), kind.encode(), locale.encode(), data_json.encode()
+    )
+
+
 @functools.cache
 def templates_fingerprint() -> str:
     """The PDF templates, strings and assets as one hash, read once per process."""
@@ -99,12 +106,18 @@ class PdfCache:
         self._coalesced = 0
         self._evictions = 0
 
-    async def get_or_render(self, key: str, render: PdfRender) -> bytes:
-        """The PDF under `key`, from the cache, from a render in progress, or from `render()`."""
+    def get(self, key: str) -> bytes | None:
+        """The PDF under `key` if the cache holds it (a hit), else None (not counted)."""
         cached = self._entries.get(key)
         if cached is not None:
             self._entries.move_to_end(key)
             self._hits += 1
+        return cached
+
+    async def get_or_render(self, key: str, render: PdfRender) -> bytes:
+        """The PDF under `key`, from the cache, from a render in progress, or from `render()`."""
+        cached = self.get(key)
+        if cached is not None:
             return cached
         pending = self._pending.get(key)
         if pending is None:

@@ -12,6 +12,7 @@ import os
 import resource
 import signal
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -28,7 +29,7 @@ from mailer.pdf import (
     html_to_pdf,
     warm_up,
 )
-from mailer.pdf_cache import CacheStats, PdfCache, document_key
+from mailer.pdf_cache import CacheStats, PdfCache, document_key, inputs_key
 
 __all__ = [
     "DEFAULT_ADDRESS_SPACE_LIMIT",
@@ -43,8 +44,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_ADDRESS_SPACE_LIMIT = 1 << 30
-DEFAULT_MAX_TASKS_PER_CHILD = 500
+DEFAULT_MAX_TASKS_PER_CHILD = 200
 _QUEUED_PER_WORKER = 2
+_REMEMBERED_DOCUMENTS = 8192
 
 # HTML in, PDF bytes out, in a worker process: so it must pickle (a module-level function).
 LayoutFunction = Callable[[str], bytes]
@@ -149,6 +151,8 @@ class PdfRenderer:
         self._max_tasks_per_child = max_tasks_per_child
         self._layout_function = layout_function
         self._cache = cache
+        # Inputs digest -> (cache key, file name) of documents laid out lately.
+        self._documents: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._slots = asyncio.Semaphore(self._max_workers * _QUEUED_PER_WORKER)
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
@@ -167,13 +171,26 @@ class PdfRenderer:
         document already being laid out waits for that layout, under its starter's limit.
         """
         limit = self._timeout if timeout is None else timeout
-        html, filename = _document(kind, data, locale)
-        layout = functools.partial(self._layout, kind, html, limit)
         if self._cache is None:
-            pdf = await layout()
-        else:
-            pdf = await self._cache.get_or_render(document_key(html, filename), layout)
-        return Attachment(filename, PDF_CONTENT_TYPE, pdf)
+            html, filename = _document(kind, data, locale)
+            return Attachment(filename, PDF_CONTENT_TYPE, await self._layout(kind, html, limit))
+        # Building a long invoice's HTML takes milliseconds; the same inputs give the same HTML.
+        inputs = inputs_key(kind.value, locale, data.model_dump_json())
+        known = self._documents.get(inputs)
+        if known is not None and (pdf := self._cache.get(known[0])) is not None:
+            self._documents.move_to_end(inputs)
+            return Attachment(known[1], PDF_CONTENT_TYPE, pdf)
+        html, filename = _document(kind, data, locale)
+        key = document_key(html, filename)
+        self._remember(inputs, key, filename)
+        layout = functools.partial(self._layout, kind, html, limit)
+        return Attachment(filename, PDF_CONTENT_TYPE, await self._cache.get_or_render(key, layout))
+
+    def _remember(self, inputs: str, key: str, filename: str) -> None:
+        self._documents[inputs] = (key, filename)
+        self._documents.move_to_end(inputs)
+        while len(self._documents) > _REMEMBERED_DOCUMENTS:
+            self._documents.popitem(last=False)
 
     @property
     def cache_stats(self) -> CacheStats | None:

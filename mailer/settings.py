@@ -144,7 +144,7 @@ class Settings(BaseSettings):
         default=1024, ge=128, description="Address-space limit of each PDF process, in MiB."
     )
     pdf_cache_mb: int = Field(
-        default=256,
+        default=64,
         ge=0,
         description="Memory for rendered PDFs kept for reuse, in MiB: reminders and re-sends of "
         "the same document version reuse its PDF instead of rendering it again (0: no cache).",

@@ -7,6 +7,7 @@ import email
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +133,39 @@ async def test_beyond_the_in_flight_limit_events_wait_in_the_store_for_the_sched
     assert pipeline.dispatcher.room_freed.is_set()
     assert [await pipeline.dispatcher.run_due() for _round in range(3)] == [2, 1, 0]
     assert len(set(message_ids(transport))) == 5 == len(transport.sent)
+
+
+class FailingTransport(ScriptedTransport):
+    """Raises for one recipient, as a transport bug would."""
+
+    def __init__(self, broken: str) -> None:
+        super().__init__()
+        self.broken = broken
+
+    async def send(self, envelope: Envelope, message: bytes) -> SendResult:
+        if self.broken in envelope.recipients:
+            raise RuntimeError("transport bug")
+        return await super().send(envelope, message)
+
+
+async def test_one_failing_attempt_does_not_stop_the_others_due_with_it(
+    engine: AsyncEngine, pdfs: PdfRenderer, renderer: EmailRenderer
+) -> None:
+    transport = FailingTransport("customer-1@example.org")
+    pipeline = build_pipeline(engine, transport, pdfs, renderer)
+    for n, body in enumerate(reminders(3)):
+        event = json.loads(body)
+        event["send_at"] = "2026-11-23T09:00:00+00:00"
+        event["to"] = [{"email": f"customer-{n}@example.org"}]
+        await pipeline.dispatcher.submit(json.dumps(event))
+    pipeline.clock.now += timedelta(days=1)
+    assert await pipeline.dispatcher.run_due() == 3
+    assert sorted(envelope.recipients for envelope, _ in transport.sent) == [
+        ("customer-0@example.org",),
+        ("customer-2@example.org",),
+    ]
+    assert await pipeline.dispatcher.run_due() == 0  # the failed one keeps its lease...
+    pipeline.clock.now += timedelta(minutes=6)
+    transport.broken = "nobody"
+    assert await pipeline.dispatcher.run_due() == 1  # ...until it runs out
+    assert len(transport.sent) == 3

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from mailer import pdf_pool
 from mailer.catalog import CATALOG, DocumentKind
 from mailer.errors import RenderError
-from mailer.events import SendEvent
+from mailer.events import SendEvent, TemplateData
 from mailer.message import Attachment
 from mailer.pdf import render_document
 from mailer.pdf_cache import CacheStats, PdfCache, PdfRender, directory_fingerprint, document_key
@@ -291,6 +292,33 @@ async def test_concurrent_requests_for_one_document_share_one_layout(log_dir: Pa
 
     assert layouts(log_dir) == 1
     assert len(set(attachments)) == 1
+
+
+async def test_the_same_inputs_again_skip_building_the_html(
+    log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    build = pdf_pool.build_document_html
+
+    def counting_build(kind: DocumentKind, data: TemplateData, locale: str) -> str:
+        built.append(kind.value)
+        return build(kind, data, locale)
+
+    monkeypatch.setattr(pdf_pool, "build_document_html", counting_build)
+    async with counting_renderer(log_dir, PdfCache(1 << 20)) as renderer:
+        first = await attach(renderer, event("invoice.new"))
+        second = await attach(renderer, event("invoice.new"))
+    assert (built, layouts(log_dir)) == (["invoice"], 1)
+    assert first == second
+
+
+async def test_inputs_whose_pdf_was_evicted_are_built_and_laid_out_again(log_dir: Path) -> None:
+    async with counting_renderer(log_dir, PdfCache(60)) as renderer:  # room for one stub PDF
+        first = await attach(renderer, event("invoice.new"))
+        await attach(renderer, event("credit_note.new"))
+        again = await attach(renderer, event("invoice.new"))
+    assert layouts(log_dir) == 3
+    assert again.filename == first.filename and again.data != first.data
 
 
 # --- The renderer with a cache and WeasyPrint ----------------------------------------------------
