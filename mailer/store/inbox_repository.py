@@ -77,8 +77,7 @@ def new_thread(tenant: str, key: str, subject: str, now: datetime) -> Thread:
 
 
 async def _thread_by_key(session: AsyncSession, tenant: str, key: str) -> Thread | None:
-    query = select(Thread).where(Thread.tenant == tenant, Thread.key == key)
-    return (await session.execute(query)).scalar_one_or_none()
+    return (await threads_by_key(session, [(tenant, key)])).get((tenant, key))
 
 
 async def thread_by_reply_token(session: AsyncSession, token: str) -> Thread | None:

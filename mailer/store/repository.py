@@ -74,16 +74,6 @@ async def load_requests(session: AsyncSession, pks: Iterable[int]) -> dict[int, 
     return {request.id: request for request in (await session.execute(query)).scalars()}
 
 
-async def load_request(session: AsyncSession, pk: int) -> SendRequest:
-    """A request by primary key, with its recipients (internal: the caller holds its lease)."""
-    query = (
-        select(SendRequest)
-        .where(SendRequest.id == pk)
-        .options(selectinload(SendRequest.recipients))
-    )
-    return (await session.execute(query)).scalar_one()
-
-
 async def add_status_records(session: AsyncSession, statuses: Iterable[StatusEvent]) -> None:
     """Append status changes to the log (in the caller's transaction, in one statement)."""
     rows = [
