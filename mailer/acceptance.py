@@ -32,6 +32,8 @@ class Accepted:
 
     pk: int | None
     created: bool
+    request: SendRequest | None = None
+    """A new request leased now, as stored (detached): attempting it needs no reload."""
 
 
 class Acceptance:
@@ -127,7 +129,9 @@ class Acceptance:
         key = (event.tenant, event.id)
         if outcome.created:
             request = new[key]
-            return Accepted(request.id if request.lease_owner else None, True)
+            if request.lease_owner is None:
+                return Accepted(None, True)
+            return Accepted(request.id, True, request)
         if outcome.pk is None:
             return outcome
         until = now + self._lease

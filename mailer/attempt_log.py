@@ -28,7 +28,8 @@ _WAITING = {DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value}
 class Attempt:
     """The outcome of one attempt at a leased request, to record."""
 
-    pk: int
+    request: SendRequest
+    """As read before the attempt (detached): the lease kept it from changing since."""
     results: tuple[RecipientResult, ...]
     suppressed: frozenset[str]
     composed: ComposedMessage | None
@@ -53,29 +54,38 @@ class AttemptLog:
         """Record attempts in one transaction; the status changes, to announce."""
         now = self._clock()
         statuses: list[StatusEvent] = []
+        changed: list[Recipient] = []
+        for attempt in attempts:
+            statuses += self._apply(attempt, now, changed)
+        sent = {
+            a.request.id: a for a in attempts if a.composed is not None and _any_sent(a.results)
+        }
         async with self._writing, self._sessions() as session:
-            requests = await repository.load_requests(session, [a.pk for a in attempts])
-            sent = {a.pk for a in attempts if a.composed is not None and _any_sent(a.results)}
-            has_entry = await inbox.with_outgoing_entry(session, sent)
+            has_entry = await inbox.with_outgoing_entry(session, sent.keys())
             threads = await inbox.threads_by_key(
-                session, {(requests[pk].tenant, requests[pk].thread) for pk in sent}
+                session, {(a.request.tenant, a.request.thread) for a in sent.values()}
             )
             entries: list[ThreadEntry] = []
-            for attempt in attempts:
-                request = requests[attempt.pk]
-                statuses += self._apply(request, attempt, now)
-                if attempt.pk in sent - has_entry and attempt.composed:
-                    thread = threads.get((request.tenant, request.thread)) or (
-                        await inbox.ensure_thread(session, request.tenant, request.thread, "", now)
-                    )
-                    entries.append(_outgoing_entry(thread, request, attempt.composed, now))
+            for pk, attempt in sent.items():
+                request, composed = attempt.request, attempt.composed
+                if pk in has_entry or composed is None:
+                    continue
+                thread = threads.get((request.tenant, request.thread)) or (
+                    await inbox.ensure_thread(session, request.tenant, request.thread, "", now)
+                )
+                entries.append(_outgoing_entry(thread, request, composed, now))
+            await repository.save_attempts(session, [a.request for a in attempts], changed)
             await repository.insert_all(session, entries)
             await repository.add_status_records(session, statuses)
             await session.commit()
         return statuses
 
-    def _apply(self, request: SendRequest, attempt: Attempt, now: datetime) -> list[StatusEvent]:
-        """Bring the request's recipients up to date with one attempt; the status changes."""
+    def _apply(
+        self, attempt: Attempt, now: datetime, changed: list[Recipient]
+    ) -> list[StatusEvent]:
+        """Bring the request up to date with one attempt (recipients changed go to `changed`);
+        the status changes."""
+        request = attempt.request
         by_address = {result.recipient: result for result in attempt.results}
         statuses: list[StatusEvent] = []
         if attempt.results:
@@ -85,6 +95,7 @@ class AttemptLog:
         for recipient in request.recipients:
             if recipient.address in attempt.suppressed and recipient.status in _WAITING:
                 _set(recipient, DeliveryStatus.SUPPRESSED, now, detail=SUPPRESSED_DETAIL)
+                changed.append(recipient)
                 suppressed = DeliveryStatus.SUPPRESSED
                 statuses.append(
                     request_status(
@@ -98,6 +109,7 @@ class AttemptLog:
             status, next_at = self._judge(result, request, now)
             retry_at = min(filter(None, (retry_at, next_at)), default=None)
             _set(recipient, status, now, result=result)
+            changed.append(recipient)
             statuses.append(request_status(now, request, recipient.address, status, result=result))
         request.pending = bool(repository.pending_recipients(request))
         request.next_attempt_at = retry_at if request.pending else None

@@ -33,13 +33,20 @@ DEFAULT_IN_FLIGHT_LIMIT = 512
 
 
 @dataclass(frozen=True, slots=True)
+class _Leased:
+    """A request this worker holds the lease of, with what is already known of it."""
+
+    pk: int
+    event: SendEvent | None = None
+    request: SendRequest | None = None
+    """Just accepted by this worker, as stored: it need not be read again."""
+
+
+@dataclass(frozen=True, slots=True)
 class _Prepared:
     """A leased request ready for one attempt: who can be sent to now, and the route."""
 
-    pk: int
-    tenant: str
-    request_id: str
-    thread: str
+    request: SendRequest
     sendable: tuple[str, ...]
     suppressed: frozenset[str]
     route: Planned | NotSent | None
@@ -129,15 +136,20 @@ class Dispatcher(LeasedPipeline):
             if slot:
                 self._slots.give_back()
             raise
-        # A new request is routed from the event at hand; a stored one from its own copy.
-        known = event if accepted.created else None
         if accepted.pk is None:
             if slot:
                 self._slots.give_back()
-        elif hand_off:
-            self._spawn(accepted.pk, known)
+            return Submission(None, event.tenant, event.id, duplicate=not accepted.created)
+        # A new request is routed from the event at hand; a stored one from its own copy.
+        leased = (
+            _Leased(accepted.pk, event, accepted.request)
+            if accepted.created
+            else _Leased(accepted.pk)
+        )
+        if hand_off:
+            self._spawn(leased)
         else:
-            await self._attempt(accepted.pk, known)
+            await self._attempt(leased)
         return Submission(None, event.tenant, event.id, duplicate=not accepted.created)
 
     async def run_due(self, limit: int = 100) -> int:
@@ -153,7 +165,7 @@ class Dispatcher(LeasedPipeline):
             self._slots.take()
         try:
             outcomes = await asyncio.gather(
-                *(self._attempt(pk, None) for pk in claimed), return_exceptions=True
+                *(self._attempt(_Leased(pk)) for pk in claimed), return_exceptions=True
             )
         finally:
             for _pk in claimed:
@@ -165,8 +177,8 @@ class Dispatcher(LeasedPipeline):
                 raise outcome
         return len(claimed)
 
-    def _spawn(self, pk: int, event: SendEvent | None) -> None:
-        task = asyncio.create_task(self._attempt(pk, event), name=f"deliver-{pk}")
+    def _spawn(self, leased: _Leased) -> None:
+        task = asyncio.create_task(self._attempt(leased), name=f"deliver-{leased.pk}")
         self._in_flight.add(task)
         task.add_done_callback(self._delivered)
 
@@ -188,12 +200,12 @@ class Dispatcher(LeasedPipeline):
 
     async def deliver(self, pk: int) -> None:
         """One attempt at a request whose lease this worker holds."""
-        await self._attempt(pk, None)
+        await self._attempt(_Leased(pk))
 
-    async def _attempt(self, pk: int, event: SendEvent | None) -> None:
-        prepared = await self._prepare((pk, event))
+    async def _attempt(self, leased: _Leased) -> None:
+        prepared = await self._prepare(leased)
         results, composed = await self._send(prepared)
-        await self._record(Attempt(pk, tuple(results), prepared.suppressed, composed))
+        await self._record(Attempt(prepared.request, tuple(results), prepared.suppressed, composed))
 
     async def _accept_batch(self, items: Sequence[tuple[SendEvent, bool]]) -> list[Accepted]:
         accepted, statuses = await self._acceptance.store(items)
@@ -205,28 +217,29 @@ class Dispatcher(LeasedPipeline):
         await self._publish(statuses)
         return [None] * len(attempts)
 
-    async def _prepare_batch(
-        self, items: Sequence[tuple[int, SendEvent | None]]
-    ) -> list[_Prepared]:
-        """Load leased requests and route those with someone left to send to."""
-        pks = [pk for pk, _event in items]
-        known = {pk: event for pk, event in items if event is not None}
+    async def _prepare_batch(self, items: Sequence[_Leased]) -> list[_Prepared]:
+        """Load leased requests (unless just accepted) and route those with someone left to
+        send to. A request just accepted had its suppressed recipients judged then."""
+        fresh = {item.pk: item.request for item in items if item.request is not None}
+        known = {item.pk: item.event for item in items if item.event is not None}
         async with self._sessions() as session:
-            requests = await repository.load_requests(session, pks)
+            stored = await repository.load_requests(
+                session, [item.pk for item in items if item.pk not in fresh]
+            )
+            requests = {**stored, **fresh}
             waiting = {
                 pk: [r.address for r in repository.pending_recipients(request)]
                 for pk, request in requests.items()
             }
             suppressed = await inbox.suppressed_pairs(
                 session,
-                {(requests[pk].tenant, address) for pk, addresses in waiting.items()
-                 for address in addresses},
-            )  # fmt: skip
+                {(stored[pk].tenant, address) for pk in stored for address in waiting[pk]},
+            )
             blocked = {
                 pk: frozenset(a for a in addresses if (requests[pk].tenant, a) in suppressed)
                 for pk, addresses in waiting.items()
             }
-            routable = [requests[pk] for pk in pks if set(waiting[pk]) - blocked[pk]]
+            routable = [requests[i.pk] for i in items if set(waiting[i.pk]) - blocked[i.pk]]
             routes = dict(
                 zip(
                     [request.id for request in routable],
@@ -237,15 +250,12 @@ class Dispatcher(LeasedPipeline):
             await session.commit()
         return [
             _Prepared(
-                pk=pk,
-                tenant=requests[pk].tenant,
-                request_id=requests[pk].request_id,
-                thread=requests[pk].thread,
-                sendable=tuple(a for a in waiting[pk] if a not in blocked[pk]),
-                suppressed=blocked[pk],
-                route=routes.get(pk),
+                request=requests[item.pk],
+                sendable=tuple(a for a in waiting[item.pk] if a not in blocked[item.pk]),
+                suppressed=blocked[item.pk],
+                route=routes.get(item.pk),
             )
-            for pk in pks
+            for item in items
         ]
 
     async def _send(
@@ -257,11 +267,12 @@ class Dispatcher(LeasedPipeline):
             return [], None
         if isinstance(route, NotSent):
             return [RecipientResult(a, route.outcome, detail=route.detail) for a in sendable], None
+        request = prepared.request
         try:
             composed = await self._composer.compose(route.draft)
         except MailerError as exc:
             logger.error(
-                "cannot compose tenant=%s id=%s: %s", prepared.tenant, prepared.request_id, exc
+                "cannot compose tenant=%s id=%s: %s", request.tenant, request.request_id, exc
             )
             return [
                 RecipientResult(a, Outcome.PERMANENT_FAILURE, detail=str(exc)) for a in sendable
@@ -269,5 +280,5 @@ class Dispatcher(LeasedPipeline):
         envelope = Envelope(route.envelope_sender, sendable)
         results = list((await route.transport.send(envelope, composed.data)).recipients)
         if route.own_server:
-            results = await self._router.check_own_login(prepared.tenant, prepared.thread, results)
+            results = await self._router.check_own_login(request.tenant, request.thread, results)
         return results, composed

@@ -94,8 +94,11 @@ def add_entry(session: AsyncSession, thread: Thread, entry: ThreadEntry) -> None
 
 async def with_outgoing_entry(session: AsyncSession, request_pks: Iterable[int]) -> set[int]:
     """Which of the send requests already have their outgoing entry in a thread."""
+    wanted = set(request_pks)
+    if not wanted:
+        return set()
     query = select(ThreadEntry.send_request_id).where(
-        ThreadEntry.send_request_id.in_(set(request_pks)),
+        ThreadEntry.send_request_id.in_(wanted),
         ThreadEntry.direction == EntryDirection.OUTGOING.value,
     )
     return {pk for pk in (await session.execute(query)).scalars() if pk is not None}

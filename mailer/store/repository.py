@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import Table, bindparam, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -38,15 +38,29 @@ async def find_requests(
 
 
 async def insert_all(session: AsyncSession, rows: Sequence[Base]) -> None:
-    """Insert new rows of one table in one statement; unlike `add_all`, no keys come back."""
+    """Insert new rows of one table in few statements; unlike `add_all`, no keys come back.
+
+    The rows stay transient: the statements go to the table, past the ORM's bookkeeping. An
+    attribute left None takes its column's default, as it would through the ORM."""
     if not rows:
         return
     mapper = inspect(type(rows[0]))
-    generated = {column.key for column in mapper.primary_key}
-    keys = [attr.key for attr in mapper.column_attrs if attr.key not in generated]
-    await session.execute(
-        insert(type(rows[0])), [{k: getattr(row, k) for k in keys} for row in rows]
-    )
+    columns = [
+        (attr.key, column.key, column.default is not None or column.server_default is not None)
+        for attr in mapper.column_attrs
+        if not (column := attr.columns[0]).primary_key
+    ]
+    batches: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for row in rows:
+        values = {
+            column: value
+            for key, column, defaulted in columns
+            if (value := getattr(row, key)) is not None or not defaulted
+        }
+        batches.setdefault(tuple(values), []).append(values)
+    table = _table(type(rows[0]))
+    for batch in batches.values():
+        await session.execute(insert(table), batch)
 
 
 async def request_ids(
@@ -66,9 +80,12 @@ async def request_ids(
 
 async def load_requests(session: AsyncSession, pks: Iterable[int]) -> dict[int, SendRequest]:
     """Requests by primary key, with their recipients (internal: the caller holds their leases)."""
+    wanted = set(pks)
+    if not wanted:
+        return {}
     query = (
         select(SendRequest)
-        .where(SendRequest.id.in_(set(pks)))
+        .where(SendRequest.id.in_(wanted))
         .options(selectinload(SendRequest.recipients))
     )
     return {request.id: request for request in (await session.execute(query)).scalars()}
@@ -93,7 +110,7 @@ async def add_status_records(session: AsyncSession, statuses: Iterable[StatusEve
         for status in statuses
     ]
     if rows:
-        await session.execute(insert(StatusRecord), rows)
+        await session.execute(insert(_table(StatusRecord)), rows)
 
 
 async def status_history(
@@ -130,6 +147,59 @@ async def template_settings(session: AsyncSession, tenant: str) -> Sequence[Temp
     """All of a tenant's template overrides."""
     query = select(TemplateSetting).where(TemplateSetting.tenant == tenant)
     return (await session.execute(query)).scalars().all()
+
+
+async def save_attempts(
+    session: AsyncSession, requests: Sequence[SendRequest], changed: Sequence[Recipient]
+) -> None:
+    """Write back requests' retry state and lease, and the recipients an attempt changed.
+
+    The caller holds the requests' leases, so no one else changed them meanwhile; recipients
+    are found by request and address, since new ones never learn their own keys."""
+    table = _table(SendRequest)
+    if requests:
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("_pk"))
+            .values({name: bindparam(f"_{name}") for name in _ATTEMPT_STATE}),
+            [
+                {
+                    "_pk": request.id,
+                    **{f"_{name}": getattr(request, name) for name in _ATTEMPT_STATE},
+                }
+                for request in requests
+            ],
+        )
+    recipients = _table(Recipient)
+    if changed:
+        await session.execute(
+            update(recipients)
+            .where(
+                recipients.c.send_request_id == bindparam("_request"),
+                recipients.c.address == bindparam("_address"),
+            )
+            .values({name: bindparam(f"_{name}") for name in _RECIPIENT_STATE}),
+            [
+                {
+                    "_request": recipient.send_request_id,
+                    "_address": recipient.address,
+                    **{f"_{name}": getattr(recipient, name) for name in _RECIPIENT_STATE},
+                }
+                for recipient in changed
+            ],
+        )
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+_ATTEMPT_STATE = (
+    "attempts", "first_attempt_at", "pending", "next_attempt_at", "lease_owner", "lease_until"
+)  # fmt: skip
+_RECIPIENT_STATE = ("status", "smtp_code", "enhanced_status", "detail", "updated_at")
 
 
 def pending_recipients(request: SendRequest) -> list[Recipient]:

@@ -19,7 +19,7 @@ from mailer.pdf_pool import PdfRenderer
 from mailer.render import EmailRenderer
 from mailer.store.database import create_engine, migrate
 from mailer.store.models import SendRequest
-from mailer.transport.base import Envelope, SendResult
+from mailer.transport.base import Envelope, Outcome, SendResult
 from tests.conftest import load_example
 from tests.support.databases import temporary_database
 from tests.support.pipeline import ScriptedTransport, build_pipeline
@@ -169,3 +169,53 @@ async def test_one_failing_attempt_does_not_stop_the_others_due_with_it(
     transport.broken = "nobody"
     assert await pipeline.dispatcher.run_due() == 1  # ...until it runs out
     assert len(transport.sent) == 3
+
+
+async def test_a_request_just_accepted_is_attempted_and_recorded_without_reading_it_again(
+    engine: AsyncEngine, pdfs: PdfRenderer, renderer: EmailRenderer
+) -> None:
+    pipeline = build_pipeline(engine, ScriptedTransport(), pdfs, renderer)
+    statements: list[str] = []
+    event.listen(
+        engine.sync_engine,
+        "before_cursor_execute",
+        lambda _conn, _cursor, statement, *_args: statements.append(" ".join(statement.split())),
+    )
+    [body] = reminders(1)
+    await pipeline.dispatcher.take(body)
+    await pipeline.dispatcher.aclose()
+    assert pipeline.statuses() == ["queued", "sent"]
+    reads = [s for s in statements if s.startswith("SELECT") and "FROM send_requests" in s]
+    # Acceptance looks for a stored duplicate and learns the new key; nothing reads it back.
+    assert all("send_requests.request_id IN" in s for s in reads), reads
+    assert not [s for s in statements if s.startswith("SELECT") and "FROM recipients" in s]
+    async with pipeline.sessions() as session:
+        [request] = (await session.execute(select(SendRequest))).scalars()
+        await session.refresh(request, ["recipients"])
+    assert (request.attempts, request.pending, request.lease_owner) == (1, False, None)
+    assert request.first_attempt_at is not None and request.next_attempt_at is None
+    assert [(r.status, r.smtp_code) for r in request.recipients] == [("sent", 250)]
+
+
+async def test_a_deferred_recipient_is_retried_from_the_store_and_the_sent_one_left_alone(
+    engine: AsyncEngine, pdfs: PdfRenderer, renderer: EmailRenderer
+) -> None:
+    transport = ScriptedTransport()
+    pipeline = build_pipeline(engine, transport, pdfs, renderer)
+    reminder: dict[str, Any] = load_example("invoice.reminder")
+    reminder["attach_pdf"] = False
+    reminder["cc"] = [{"email": "books@client.example.com"}]
+    transport.script["books@client.example.com"] = [Outcome.TEMPORARY_FAILURE]
+    await pipeline.dispatcher.submit(json.dumps(reminder))
+    pipeline.clock.now += timedelta(hours=1)
+    assert await pipeline.dispatcher.run_due() == 1
+    async with pipeline.sessions() as session:
+        [request] = (await session.execute(select(SendRequest))).scalars()
+        await session.refresh(request, ["recipients"])
+    assert (request.attempts, request.pending, request.lease_owner) == (2, False, None)
+    assert sorted((r.address, r.status) for r in request.recipients) == [
+        ("books@client.example.com", "sent"),
+        (reminder["to"][0]["email"], "sent"),
+    ]
+    assert [len(envelope.recipients) for envelope, _raw in transport.sent] == [2, 1]
+    assert Counter(pipeline.statuses()) == {"queued": 2, "deferred": 1, "sent": 2}
