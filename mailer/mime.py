@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 import string
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from email.errors import HeaderParseError
@@ -37,6 +37,9 @@ _ENCODED_WORD_BYTES = 39
 """UTF-8 bytes per encoded word: 52 base64 characters, 64 with the frame, so that a word
 fits on the first line after any header name of up to 12 characters ("Reply-To: ")."""
 
+_CACHED_MAILBOXES = 4096
+"""Mailboxes kept formatted: the sender and Reply-To of each firm come back on every email."""
+
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 _OWN_HEADERS = frozenset(
@@ -58,12 +61,15 @@ _OWN_HEADERS = frozenset(
     }
 )
 _FORBIDDEN_CHARACTERS = ("\r", "\n", "\x00")
+# Unicode's controls (Cc) and its line and paragraph separators, which str.splitlines() honours.
+_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _FOLDABLE = re.compile(r" +[^ ]+")
 _SPACE_RUN = re.compile(r" {2,}")
 _FIELD_NAME = re.compile(r"[!-9;-~]+")
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _ATOM_PHRASE = re.compile(rf"{_ATEXT}(?: {_ATEXT})*")
+_DOT_ATOM_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*")
 _PRINTABLE_ASCII = re.compile(r"[ -~]*")
 _SAFE_FILENAME = re.compile(r"[A-Za-z0-9 !#$%&'()*+,./:;<=>?@\[\]^_`{|}~-]{1,60}")
 _RFC2231_SAFE = frozenset((string.ascii_letters + string.digits + "!#$&+-.^_`|~").encode())
@@ -167,14 +173,7 @@ def _header_text(value: str) -> str:
     """Header text without line breaks; other control characters become spaces."""
     if any(character in value for character in _FORBIDDEN_CHARACTERS):
         raise ValueError("header values must not contain CR, LF or NUL characters")
-    return "".join(_visible(character) for character in value).strip(" ")
-
-
-def _visible(character: str) -> str:
-    # Controls, and Unicode line and paragraph separators that str.splitlines() honours.
-    if unicodedata.category(character) in ("Cc", "Zl", "Zp"):
-        return " "
-    return character
+    return _INVISIBLE.sub(" ", value).strip(" ")
 
 
 def _unstructured(value: str) -> str:
@@ -209,10 +208,31 @@ def _encoded_words(text: str) -> list[str]:
 
 
 def _mailbox(address: Address) -> str:
-    addr_spec = _addr_spec(address.email)
+    return _mailbox_value(address.email, address.name or "")
+
+
+def _mailbox_value(email: str, name: str) -> str:
+    """`name <addr-spec>`, or the addr-spec alone; written as is when both are ASCII atoms."""
+    if _DOT_ATOM_ADDRESS.fullmatch(email) and (not name or _is_atom_phrase(name)):
+        # What the general path makes of them: the parser returns a dot-atom address as given.
+        return f"{name} <{email}>" if name else email
+    return _parsed_mailbox(email, name)
+
+
+def _is_atom_phrase(name: str) -> bool:
+    return (
+        len(name) <= _MAX_PLAIN_TOKEN
+        and "=?" not in name
+        and _ATOM_PHRASE.fullmatch(name) is not None
+    )
+
+
+@functools.lru_cache(maxsize=_CACHED_MAILBOXES)
+def _parsed_mailbox(email: str, name: str) -> str:
+    addr_spec = _addr_spec(email)
     # Runs of white space in a display name carry no meaning, and readers collapse them.
-    name = _SPACE_RUN.sub(" ", _header_text(address.name or ""))
-    return f"{_phrase(name)} <{addr_spec}>" if name else addr_spec
+    display_name = _SPACE_RUN.sub(" ", _header_text(name))
+    return f"{_phrase(display_name)} <{addr_spec}>" if display_name else addr_spec
 
 
 def _phrase(name: str) -> str:
@@ -250,6 +270,10 @@ def _ascii_email(email: str) -> str:
 
 def _fold(name: str, value: str) -> str:
     """`Name: value`, wrapped before spaces so that unfolding restores the value exactly."""
+    # The tokens below join up to the value without its trailing spaces; most fields fit.
+    unfolded = f"{name}:" + f" {value}".rstrip(" ")
+    if len(unfolded) <= FOLD_AT:
+        return unfolded
     lines: list[str] = []
     line = f"{name}:"
     for token in _FOLDABLE.findall(" " + value):
@@ -267,7 +291,7 @@ def _fold(name: str, value: str) -> str:
 
 def _text_part(text: str, subtype: str) -> _Entity:
     # b2a_qp's soft breaks follow the input's first line break, so encode LF text, then convert.
-    lf_text = _LINE_BREAK.sub("\n", text)
+    lf_text = _LINE_BREAK.sub("\n", text) if "\r" in text else text
     body = binascii.b2a_qp(lf_text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
     return [
         f"Content-Type: text/{subtype}; charset=utf-8",

@@ -5,15 +5,14 @@ from __future__ import annotations
 import gettext
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import PoFileError, read_po
-from jinja2 import select_autoescape
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import Environment, Template, select_autoescape
 
 from mailer.catalog import CATALOG, SUPPORTED_LOCALES, resolve_locale
 from mailer.errors import ConfigurationError, RenderError
@@ -22,8 +21,8 @@ from mailer.message import RenderedEmail
 from mailer.templating import (
     RENDER_FAILURES,
     locale_filters,
-    sandboxed_environment,
     template_context,
+    trusted_environment,
 )
 
 __all__ = ["MAX_SUBJECT_LENGTH", "EmailRenderer", "default_templates_dir"]
@@ -50,9 +49,25 @@ class _Part:
     widgets: str
 
 
-_SUBJECT = _Part(suffix=".txt", layout="_subject.txt", widgets="_ui.txt")
 _HTML = _Part(suffix=".html", layout="_layout.html", widgets="_ui.html")
 _TEXT = _Part(suffix=".txt", layout="_layout.txt", widgets="_ui.txt")
+_REQUIRED_BLOCKS = ("subject", "body")
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledPart:
+    """One part's compiled template, and the names it renders with: its `layout` and `ui`."""
+
+    template: Template
+    names: Mapping[str, Any]
+
+    def render(self, context: dict[str, Any]) -> str:
+        return self.template.render(context, **self.names)
+
+    def render_block(self, block: str, context: dict[str, Any]) -> str:
+        # The block alone: the same text it gives inside a layout, without the layout's work.
+        render = self.template.blocks[block]
+        return "".join(render(self.template.new_context({**context, **self.names})))
 
 
 class EmailRenderer:
@@ -60,20 +75,25 @@ class EmailRenderer:
 
     Every email is written once, as `templates/email/<template>.jinja` with a `subject` and a
     `body` block, and compiled twice: as `<template>.html` (autoescaped) and `<template>.txt`.
-    The layout and the widget macros (`_ui.html` / `_ui.txt`) give each part its shape.
+    Each part extends the `layout` and calls the widget macros `ui` it is given: `_layout.html`
+    and `_ui.html`, or `_layout.txt` and `_ui.txt`; the subject is the text's `subject` block.
     Templates and `templates/locales/<locale>/LC_MESSAGES/messages.po` are read and compiled
     here, once per supported locale; a broken one raises `ConfigurationError` at startup.
     """
 
     def __init__(self, templates_dir: Path) -> None:
         sources = _read_sources(templates_dir / "email")
-        self._environments = {
-            locale: sandboxed_environment(
-                sources,
-                translations=_read_translations(templates_dir / "locales", locale),
-                filters=locale_filters(locale),
-                autoescape=select_autoescape(enabled_extensions=("html",), default=False),
-                what="email",
+        # No sandbox: the sources are these files, which no tenant can edit (tenants only turn
+        # emails and PDFs on or off), and event data reaches them only as context values.
+        self._parts = {
+            locale: _compile_parts(
+                trusted_environment(
+                    sources,
+                    translations=_read_translations(templates_dir / "locales", locale),
+                    filters=locale_filters(locale),
+                    autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+                    what="email",
+                )
             )
             for locale in SUPPORTED_LOCALES
         }
@@ -85,17 +105,40 @@ class EmailRenderer:
         emails list them when given."""
         _check_required_objects(event)
         locale = resolve_locale(event.locale)
-        environment = self._environments[locale]
+        html_part, text_part = self._parts[locale][event.template]
         context = template_context(event.data, locale)
         context["payment_methods"] = list(payment_methods)
         try:
-            subject = _one_line(_render_part(environment, event.template, _SUBJECT, context))
+            subject = _one_line(text_part.render_block("subject", context))
             context["subject"] = subject
-            html = _render_part(environment, event.template, _HTML, context)
-            text = _tidy_text(_render_part(environment, event.template, _TEXT, context))
+            html = html_part.render(context)
+            text = _tidy_text(text_part.render(context))
         except RENDER_FAILURES as exc:
             raise RenderError(f"cannot render {event.template} ({locale}): {exc}") from exc
         return RenderedEmail(subject=subject, html=html, text=text)
+
+
+def _compile_parts(
+    environment: Environment,
+) -> dict[TemplateName, tuple[_CompiledPart, _CompiledPart]]:
+    """The HTML and text part of every email; ConfigurationError if one lacks a block."""
+    parts: dict[TemplateName, tuple[_CompiledPart, _CompiledPart]] = {}
+    for name in TemplateName:
+        html, text = (_compile_part(environment, name, part) for part in (_HTML, _TEXT))
+        missing = [block for block in _REQUIRED_BLOCKS if block not in text.template.blocks]
+        if missing:
+            raise ConfigurationError(f"email template {name} has no {' or '.join(missing)} block")
+        parts[name] = (html, text)
+    return parts
+
+
+def _compile_part(environment: Environment, name: TemplateName, part: _Part) -> _CompiledPart:
+    # The layout as a template and the macros as a module: Jinja resolves neither per render.
+    names = {
+        "layout": environment.get_template(part.layout),
+        "ui": environment.get_template(part.widgets).module,
+    }
+    return _CompiledPart(environment.get_template(f"{name}{part.suffix}"), names)
 
 
 def _read_sources(email_dir: Path) -> dict[str, str]:
@@ -139,16 +182,6 @@ def _check_required_objects(event: SendEvent) -> None:
         raise RenderError(f"{event.template} needs data.{', data.'.join(missing)}")
 
 
-def _render_part(
-    environment: ImmutableSandboxedEnvironment,
-    template: TemplateName,
-    part: _Part,
-    context: dict[str, Any],
-) -> str:
-    compiled = environment.get_template(f"{template}{part.suffix}")
-    return compiled.render(context, layout=part.layout, widgets=part.widgets)
-
-
 def _one_line(text: str) -> str:
     """A header-safe subject: whitespace and control characters collapsed, length capped."""
     line = _SUBJECT_BREAKS.sub(" ", text).strip()
@@ -159,5 +192,5 @@ def _one_line(text: str) -> str:
 
 def _tidy_text(text: str) -> str:
     """No trailing spaces, at most one blank line in a row, one final newline."""
-    lines = "\n".join(line.rstrip() for line in text.splitlines())
+    lines = "\n".join(map(str.rstrip, text.splitlines()))
     return _BLANK_LINE_RUNS.sub("\n\n", lines).strip() + "\n"

@@ -1,4 +1,4 @@
-"""The sandboxed Jinja2 environment, locale filters and context both channels' renderers use."""
+"""The Jinja2 environments, locale filters and context both channels' renderers use."""
 
 from __future__ import annotations
 
@@ -8,14 +8,22 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from jinja2 import DictLoader, TemplateError
+from jinja2 import DictLoader, Environment, TemplateError, pass_eval_context
+from jinja2.nodes import EvalContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 
 from mailer.errors import ConfigurationError
 from mailer.events import TemplateData
 from mailer.formatting import format_day, format_money, format_quantity
 
-__all__ = ["RENDER_FAILURES", "locale_filters", "sandboxed_environment", "template_context"]
+__all__ = [
+    "RENDER_FAILURES",
+    "locale_filters",
+    "sandboxed_environment",
+    "template_context",
+    "trusted_environment",
+]
 
 # Bad data (an amount that is not a number, a missing currency) surfaces in the filters.
 RENDER_FAILURES = (
@@ -38,13 +46,42 @@ def sandboxed_environment(
     filters: Mapping[str, Callable[..., str]],
     autoescape: Autoescape,
     what: str,
-) -> ImmutableSandboxedEnvironment:
-    """An environment over `sources`, every template compiled now; ConfigurationError if not.
+) -> Environment:
+    """An immutable sandbox over `sources`, every template compiled now; ConfigurationError if not.
 
     `translations` is a compiled gettext catalog, or a message id -> text map whose missing
     ids stand for themselves. `what` names the templates in the error (`email`, `SMS`).
     """
-    environment = ImmutableSandboxedEnvironment(
+    return _compiled(
+        ImmutableSandboxedEnvironment, sources, translations, filters, autoescape, what
+    )
+
+
+def trusted_environment(
+    sources: dict[str, str],
+    *,
+    translations: Translations,
+    filters: Mapping[str, Callable[..., str]],
+    autoescape: Autoescape,
+    what: str,
+) -> Environment:
+    """Like `sandboxed_environment`, without the sandbox's checks on every attribute and call.
+
+    Only for sources that ship with the service: a sandbox guards against hostile template
+    code, while data, which is what tenants send, is never parsed as template code anyway.
+    """
+    return _compiled(Environment, sources, translations, filters, autoescape, what)
+
+
+def _compiled(
+    environment_class: type[Environment],
+    sources: dict[str, str],
+    translations: Translations,
+    filters: Mapping[str, Callable[..., str]],
+    autoescape: Autoescape,
+    what: str,
+) -> Environment:
+    environment = environment_class(
         loader=DictLoader(sources),
         autoescape=autoescape,
         extensions=["jinja2.ext.i18n"],
@@ -62,12 +99,11 @@ def sandboxed_environment(
     return environment
 
 
-def _install_translations(
-    environment: ImmutableSandboxedEnvironment, translations: Translations
-) -> None:
+def _install_translations(environment: Environment, translations: Translations) -> None:
     # Both install methods are added at runtime by the i18n extension, hence unknown to mypy.
     if isinstance(translations, gettext.GNUTranslations):
         environment.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+        environment.globals["_"] = _new_style_gettext(translations.gettext)
         return
 
     def lookup(message: str) -> str:
@@ -77,6 +113,26 @@ def _install_translations(
         return lookup(singular if n == 1 else plural)
 
     environment.install_gettext_callables(lookup, nlookup, newstyle=True)  # type: ignore[attr-defined]
+    environment.globals["_"] = _new_style_gettext(lookup)
+
+
+def _new_style_gettext(lookup: Callable[[str], str]) -> Callable[..., str]:
+    """`_` as the i18n extension makes it, but taking the eval context instead of the context.
+
+    Jinja copies the context for each call of a context function made after a `{% set %}` in a
+    block, and the extension's `_` is one that calls another; autoescaping is all `_` needs.
+    """
+
+    @pass_eval_context
+    def translate(eval_context: EvalContext, message: str, **variables: Any) -> str:
+        text = lookup(message)
+        if eval_context.autoescape:
+            # The catalog's own text is trusted; the `%` of Markup escapes the variables.
+            text = Markup(text)  # noqa: S704
+        # Always a format string, as in the extension, so `%%` reads the same everywhere.
+        return text % variables
+
+    return translate
 
 
 def locale_filters(

@@ -5,7 +5,10 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import string
+import sys
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from email.header import decode_header
 from email.message import EmailMessage
@@ -13,9 +16,10 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from mailer import mime
 from mailer.events import Address
 from mailer.message import Attachment, RenderedEmail
 from mailer.mime import build_message, make_message_id
@@ -328,7 +332,7 @@ def test_make_message_id_refuses_a_domain_that_is_not_a_host_name() -> None:
 # --- properties --------------------------------------------------------------------------
 
 HEADER_TEXT = st.text(
-    st.characters(blacklist_characters="\r\n\x00", blacklist_categories=("Cs",)), max_size=256
+    st.characters(blacklist_characters="\r\n\x00", blacklist_categories=["Cs"]), max_size=256
 )
 
 
@@ -431,3 +435,115 @@ def test_any_names_and_subject_round_trip_without_injection(
     ]
     assert message.isascii()
     assert max(len(line) for line in lines(message)) <= 998
+
+
+def test_exactly_unicode_controls_and_separators_become_spaces() -> None:
+    every = "".join(
+        chr(code)
+        for code in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(code)) != "Cs" and chr(code) not in "\r\n\x00"
+    )
+
+    assert mime._header_text(f"x{every}x") == as_header_text(f"x{every}x")
+
+
+@settings(max_examples=300, deadline=None)
+@example(name="Subject", value="ab " * 22 + "abc")  # 78 characters: fits
+@example(name="Subject", value="ab " * 23 + "a")  # 79 characters: folded
+@given(
+    name=st.sampled_from(["Subject", "Content-Type", "X-Mailer-Ref"]),
+    value=st.text(st.sampled_from("ab \t"), max_size=200),
+)
+def test_folding_keeps_the_value_and_breaks_only_before_spaces(name: str, value: str) -> None:
+    folded = mime._fold(name, value)
+
+    assert folded.replace("\r\n", "") == f"{name}:" + f" {value}".rstrip(" ")
+    for line in folded.split("\r\n"):
+        assert len(line) <= 78 or " " not in line.lstrip(" ")
+
+
+# --- the mailbox fast path ---------------------------------------------------------------
+
+_ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
+_SPECIALS = ' ."(),:;<>@[]\\\t\r\n\x00\x7fé€\u2028'
+ATOMS = st.text(st.sampled_from(_ATEXT), min_size=1, max_size=10)
+PLAIN_EMAILS = st.builds(
+    lambda local, domain: f"{'.'.join(local)}@{'.'.join(domain)}",
+    st.lists(ATOMS, min_size=1, max_size=3),
+    st.lists(ATOMS, min_size=1, max_size=3),
+)
+PLAIN_NAMES = st.lists(ATOMS, max_size=4).map(" ".join)
+
+
+def one_more_character(plain: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """Plain text with one special, non-ASCII or control character put in somewhere."""
+
+    def insert(text: str, character: str, at: int) -> str:
+        return text[:at] + character + text[at:]
+
+    return st.builds(insert, plain, st.sampled_from(_SPECIALS), st.integers(0, 40))
+
+
+EMAILS = st.one_of(
+    PLAIN_EMAILS,
+    one_more_character(PLAIN_EMAILS),
+    st.emails(),
+    st.sampled_from(
+        ["kunde@münchen.de", '"a b"@example.org', "a..b@example.org", "a@[192.0.2.1]", "a@b@c"]
+    ),
+    st.text(max_size=30),
+)
+NAMES = st.one_of(
+    PLAIN_NAMES,
+    one_more_character(PLAIN_NAMES),
+    st.sampled_from(["=?utf-8?b?SGk=?=", "a" * 901, "Müller, Söhne", 'O"Brien (HQ)', "a\\b"]),
+    HEADER_TEXT,
+    st.text(max_size=30),
+)
+
+
+def outcome(format_mailbox: Callable[[str, str], str], email: str, name: str) -> tuple[str, str]:
+    """The header value, or the error: both paths must fail alike, whatever the error."""
+    try:
+        return "value", format_mailbox(email, name)
+    except Exception as exc:
+        return type(exc).__name__, str(exc)
+
+
+@settings(max_examples=1000, deadline=None)
+@example(email="a@example.org", name="a" * 900)
+@example(email="a@example.org", name="a" * 901)  # too long for one line: encoded words
+@example(email="a@example.org", name="=?utf-8?b?SGk=?=")  # would read as an encoded word
+@example(email="a@example.org", name="a  b")
+@example(email="a@example.org", name=" a")
+@example(email="a.@example.org", name="a")
+@example(email="a@example.org.", name="a")
+@given(email=EMAILS, name=NAMES)
+def test_the_mailbox_fast_path_writes_what_the_email_library_path_writes(
+    email: str, name: str
+) -> None:
+    fast = outcome(mime._mailbox_value, email, name)
+
+    assert fast == outcome(mime._parsed_mailbox.__wrapped__, email, name)
+    kind, value = fast
+    if kind == "value":
+        assert value.isascii()
+        assert not any(character in value for character in "\r\n\x00")
+
+
+def test_plain_mailboxes_do_not_go_through_the_email_library(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(email: str, name: str) -> str:
+        raise AssertionError(f"parsed {name!r} <{email}>")
+
+    monkeypatch.setattr(mime, "_parsed_mailbox", refuse)
+
+    message = build(
+        sender=Address(email="billing@example.com", name="Acme Bookkeeping"),
+        reply_to=[Address(email="reply+t0k3n@bounces.example.com")],
+        to=[Address(email="o'brien.j@example.org", name="J O'Brien")],
+        cc=[],
+    )
+    assert b"From: Acme Bookkeeping <billing@example.com>\r\n" in message
+    assert b"To: J O'Brien <o'brien.j@example.org>\r\n" in message

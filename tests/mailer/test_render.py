@@ -96,6 +96,19 @@ def test_golden_subject_and_text(renderer: EmailRenderer, template: str, locale:
     assert actual == golden.read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+@pytest.mark.parametrize("template", [t.value for t in TemplateName])
+def test_golden_html(renderer: EmailRenderer, template: str, locale: str) -> None:
+    raw = example(template)
+    raw["locale"] = locale
+    actual = render(renderer, raw).html
+    golden = GOLDEN_DIR / f"{template}.{locale}.html"
+    if UPDATE_GOLDEN:
+        golden.write_text(actual, encoding="utf-8")
+    assert golden.exists(), f"{golden.name} is missing: run with UPDATE_GOLDEN=1"
+    assert actual == golden.read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("path", sorted(EVENTS_DIR.glob("*.json")), ids=lambda p: p.stem)
 def test_every_example_event_renders(renderer: EmailRenderer, path: Path) -> None:
     raw = json.loads(path.read_text())
@@ -154,6 +167,22 @@ def test_template_syntax_in_tenant_text_is_shown_literally(
         assert "xxx" not in part
 
 
+@pytest.mark.parametrize(
+    "payload", ["{{ ''.__class__ }}", "{{ 7 * 7 }}", "{% for x in range(3) %}x{% endfor %}"]
+)
+def test_template_syntax_in_the_subject_is_shown_literally(
+    renderer: EmailRenderer, payload: str
+) -> None:
+    raw = example("credit_note.new")
+    raw["data"]["company"]["name"] = payload
+    raw["data"]["credit_note"]["number"] = payload
+    rendered = render(renderer, raw)
+    assert rendered.subject == f"Credit note {payload} from {payload}"
+    assert f"Credit note number: {payload}\n" in rendered.text
+    assert "<class" not in rendered.html
+    assert "49" not in rendered.html
+
+
 def test_format_placeholders_in_tenant_text_are_not_expanded(renderer: EmailRenderer) -> None:
     raw = example("invoice.new")
     raw["data"]["customer"]["name"] = "%(email)s %s %%"
@@ -165,10 +194,13 @@ def test_format_placeholders_in_tenant_text_are_not_expanded(renderer: EmailRend
 
 def test_unknown_data_keys_cannot_shadow_template_names(renderer: EmailRenderer) -> None:
     raw = example("invoice.new")
-    raw["data"].update({"_": "x", "gettext": "x", "locale": "xx", "layout": "x", "widgets": "x"})
+    names = ("_", "gettext", "locale", "layout", "widgets", "ui", "subject", "payment_methods")
+    raw["data"].update(dict.fromkeys(names, "x"))
     rendered = render(renderer, raw)
     assert rendered.subject == "Invoice INV-10001 from Acme Bookkeeping"
     assert '<html lang="en">' in rendered.html
+    assert "<title>Invoice INV-10001 from Acme Bookkeeping</title>" in rendered.html
+    assert "Hello Customer 1," in rendered.text
 
 
 # Locales.
@@ -347,6 +379,17 @@ def test_a_broken_template_is_a_configuration_error(tmp_path: Path) -> None:
     copied = shutil.copytree(TEMPLATES_DIR, tmp_path / "templates")
     (copied / "email" / "statement.jinja").write_text("{% block subject %}{% if %}")
     with pytest.raises(ConfigurationError, match="does not compile"):
+        EmailRenderer(copied)
+
+
+@pytest.mark.parametrize("block", ["subject", "body"])
+def test_a_template_without_its_subject_or_body_is_a_configuration_error(
+    tmp_path: Path, block: str
+) -> None:
+    copied = shutil.copytree(TEMPLATES_DIR, tmp_path / "templates")
+    source = copied / "email" / "statement.jinja"
+    source.write_text(source.read_text().replace(f"{{% block {block} %}}", "{% block other %}"))
+    with pytest.raises(ConfigurationError, match=f"statement has no {block} block"):
         EmailRenderer(copied)
 
 
