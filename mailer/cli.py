@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -22,10 +23,19 @@ from mailer.api import asyncapi_document, create_api
 from mailer.bootstrap import running
 from mailer.broker import BrokerPublisher, create_broker
 from mailer.errors import ConfigurationError, MailerError
+from mailer.gc_policy import tune_for_throughput
 from mailer.intake import InvalidEvent, parse_event
 from mailer.secrets import SecretBox, generate_secret_key
 from mailer.settings import Settings, parse_listen, settings_table
 from mailer.store.database import create_engine, migrate, session_factory
+from mailer.workers import (
+    WorkerSupervisor,
+    consuming_processes,
+    pdf_workers_per_process,
+    until_parent_exits,
+    worker_command,
+    worker_environment,
+)
 
 logger = logging.getLogger("mailer")
 
@@ -59,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser(
         "worker",
         help="a consumer and scheduler without HTTP (scale out with several in one consumer group)",
+    )
+    worker.add_argument(
+        "--parent-pid",
+        type=int,
+        metavar="PID",
+        help="stop once process PID is no longer the parent (how `mailer run` starts workers)",
     )
     worker.set_defaults(command=_worker)
     send = commands.add_parser("send", help="validate event files and publish them on mail.send")
@@ -96,7 +112,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(settings: Settings, _args: argparse.Namespace) -> int:
+    cores = os.cpu_count()
+    processes = consuming_processes(settings.workers, cores)
+    pdf_workers = pdf_workers_per_process(settings.pdf_workers, processes, cores)
+    settings = settings.model_copy(update={"pdf_workers": pdf_workers})
     async with running(settings, consume=True, bounces=True) as runtime:
+        tune_for_throughput()
         host, port = parse_listen(settings.http_listen)
         print(f"broker: {runtime.broker_url}  (also in {settings.data_dir / 'broker.url'})")
         print(
@@ -105,13 +126,34 @@ async def _run(settings: Settings, _args: argparse.Namespace) -> int:
         print(f"HTTP API: http://{host}:{port}  (OpenAPI at /openapi.json)")
         if settings.relay_url is None:
             print(f"outbox: {settings.outbox_dir.resolve()}  (no MAILER_RELAY_URL set)")
-        config = uvicorn.Config(
-            create_api(runtime), host=host, port=port, log_level="warning", lifespan="off"
+        children = WorkerSupervisor(
+            worker_command(os.getpid()),
+            processes - 1,
+            env=worker_environment(os.environ, settings, runtime.broker_url),
         )
-        server = _HttpServer(config)
-        _on_stop_signal(lambda: setattr(server, "should_exit", True))
-        await server.serve()
+        async with children:
+            print(_workers_line(processes, pdf_workers))
+            config = uvicorn.Config(
+                create_api(runtime), host=host, port=port, log_level="warning", lifespan="off"
+            )
+            server = _HttpServer(config)
+
+            def stop() -> None:
+                server.should_exit = True
+                children.stop()  # they finish their sends while this process finishes its own
+
+            _on_stop_signal(stop)
+            await server.serve()
     return 0
+
+
+def _workers_line(processes: int, pdf_workers: int) -> str:
+    if processes == 1:
+        return f"workers: 1 process (this one), PDF pool of {pdf_workers}"
+    return (
+        f"workers: {processes} processes (this one and {processes - 1} `mailer worker`), "
+        f"PDF pool of {pdf_workers} in each"
+    )
 
 
 class _HttpServer(uvicorn.Server):
@@ -122,12 +164,13 @@ class _HttpServer(uvicorn.Server):
         yield
 
 
-async def _worker(settings: Settings, _args: argparse.Namespace) -> int:
+async def _worker(settings: Settings, args: argparse.Namespace) -> int:
     if settings.broker_url is None:
         settings = settings.model_copy(update={"broker_url": _local_broker_url(settings)})
     async with running(settings, consume=True):
+        tune_for_throughput()
         logger.info("worker started; stop with SIGTERM or Ctrl-C")
-        await _until_signalled()
+        await _until_signalled(args.parent_pid)
     return 0
 
 
@@ -226,10 +269,18 @@ def _local_broker_url(settings: Settings) -> str:
         ) from None
 
 
-async def _until_signalled() -> None:
+async def _until_signalled(parent_pid: int | None = None) -> None:
+    """Return on SIGINT or SIGTERM, or once process `parent_pid` (if given) is gone."""
     stop = asyncio.Event()
     _on_stop_signal(stop.set)
-    await stop.wait()
+    waits: list[asyncio.Task[object]] = [asyncio.create_task(stop.wait())]
+    if parent_pid is not None:
+        waits.append(asyncio.create_task(until_parent_exits(parent_pid)))
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
 
 
 def _on_stop_signal(callback: Callable[[], object]) -> None:

@@ -136,8 +136,18 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds after the first attempt when a still-deferred message fails.",
     )
+    workers: int = Field(
+        default=0,
+        ge=0,
+        description="Processes consuming send events under `mailer run`, which counts as one and "
+        "starts the others as `mailer worker` children (0: one per CPU core; 1: only itself). "
+        "`mailer worker` ignores it.",
+    )
     pdf_workers: int = Field(
-        default=0, ge=0, description="PDF rendering processes (0: one per CPU core)."
+        default=0,
+        ge=0,
+        description="PDF rendering processes in each consuming process (0: one per CPU core, "
+        "divided among the consuming processes of `mailer run`, at least one each).",
     )
     pdf_timeout: float = Field(default=60.0, gt=0, description="Seconds allowed for one PDF.")
     pdf_memory_limit_mb: int = Field(
@@ -224,3 +234,17 @@ def settings_table() -> str:
             else f"| `MAILER_{name.upper()}` | unset | {field.description} |"
         )
     return "\n".join(rows)
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """`settings` as MAILER_* variables, for a child process that must run with the same ones
+    (variables override `.env`; unset settings are left out)."""
+    variables = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        variables[f"MAILER_{name.upper()}"] = str(value)
+    return variables
