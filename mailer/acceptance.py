@@ -154,10 +154,10 @@ class Acceptance:
         session: AsyncSession, new: dict[tuple[str, str], SendRequest]
     ) -> None:
         """Store the new requests and their recipients in two statements; their keys are set."""
-        await repository.insert_all(session, list(new.values()))
-        pks = await repository.request_ids(session, new)
-        for key, request in new.items():
-            request.id = pks[key]
+        await repository.insert_all(
+            session, list(new.values()), identified_by=("tenant", "request_id")
+        )
+        for request in new.values():
             for recipient in request.recipients:
                 recipient.send_request_id = request.id
         await repository.insert_all(session, [r for req in new.values() for r in req.recipients])

@@ -55,13 +55,15 @@ class AttemptLog:
         now = self._clock()
         statuses: list[StatusEvent] = []
         changed: list[Recipient] = []
+        # Entries are written with the attempt that sent: never attempted, none can exist yet.
+        attempted_before = {a.request.id for a in attempts if a.request.attempts}
         for attempt in attempts:
             statuses += self._apply(attempt, now, changed)
         sent = {
             a.request.id: a for a in attempts if a.composed is not None and _any_sent(a.results)
         }
         async with self._writing, self._sessions() as session:
-            has_entry = await inbox.with_outgoing_entry(session, sent.keys())
+            has_entry = await inbox.with_outgoing_entry(session, sent.keys() & attempted_before)
             threads = await inbox.threads_by_key(
                 session, {(a.request.tenant, a.request.thread) for a in sent.values()}
             )

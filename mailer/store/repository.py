@@ -37,45 +37,45 @@ async def find_requests(
     return {(r.tenant, r.request_id): r for r in found if (r.tenant, r.request_id) in wanted}
 
 
-async def insert_all(session: AsyncSession, rows: Sequence[Base]) -> None:
-    """Insert new rows of one table in few statements; unlike `add_all`, no keys come back.
+async def insert_all(
+    session: AsyncSession, rows: Sequence[Base], *, identified_by: Sequence[str] = ()
+) -> None:
+    """Insert new rows of one table in few statements; the rows stay transient.
 
-    The rows stay transient: the statements go to the table, past the ORM's bookkeeping. An
-    attribute left None takes its column's default, as it would through the ORM."""
+    The statements go to the table, past the ORM's bookkeeping. An attribute left None takes
+    its column's default, as it would through the ORM. With `identified_by`, columns unique
+    together, each row learns its generated key from the same statement."""
     if not rows:
         return
-    mapper = inspect(type(rows[0]))
+    model = type(rows[0])
+    mapper = inspect(model)
+    [key_column] = mapper.primary_key
+    key_attribute = mapper.get_property_by_column(key_column).key
     columns = [
         (attr.key, column.key, column.default is not None or column.server_default is not None)
         for attr in mapper.column_attrs
         if not (column := attr.columns[0]).primary_key
     ]
-    batches: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    batches: dict[tuple[str, ...], list[tuple[Base, dict[str, object]]]] = {}
     for row in rows:
         values = {
             column: value
             for key, column, defaulted in columns
             if (value := getattr(row, key)) is not None or not defaulted
         }
-        batches.setdefault(tuple(values), []).append(values)
-    table = _table(type(rows[0]))
+        batches.setdefault(tuple(values), []).append((row, values))
+    table = _table(model)
     for batch in batches.values():
-        await session.execute(insert(table), batch)
-
-
-async def request_ids(
-    session: AsyncSession, keys: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], int]:
-    """The primary keys of the stored requests among `keys` (tenant, request_id)."""
-    wanted = set(keys)
-    if not wanted:
-        return {}
-    query = select(SendRequest.tenant, SendRequest.request_id, SendRequest.id).where(
-        SendRequest.tenant.in_({tenant for tenant, _ in wanted}),
-        SendRequest.request_id.in_({request_id for _, request_id in wanted}),
-    )
-    rows = (await session.execute(query)).all()
-    return {(tenant, rid): pk for tenant, rid, pk in rows if (tenant, rid) in wanted}
+        statement = insert(table)
+        if not identified_by:
+            await session.execute(statement, [values for _row, values in batch])
+            continue
+        # Matched by their unique columns: RETURNING promises no order for a multi-row insert.
+        returning = statement.returning(key_column, *(table.c[name] for name in identified_by))
+        result = await session.execute(returning, [values for _row, values in batch])
+        keys = {tuple(found[1:]): found[0] for found in result}
+        for row, _values in batch:
+            setattr(row, key_attribute, keys[tuple(getattr(row, name) for name in identified_by)])
 
 
 async def load_requests(session: AsyncSession, pks: Iterable[int]) -> dict[int, SendRequest]:

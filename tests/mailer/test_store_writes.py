@@ -94,3 +94,14 @@ async def test_save_attempts_writes_the_request_and_only_the_recipients_named(
         ("a@client.example.com", "sent", 250),
         ("b@client.example.com", "bounced", None),
     ]
+
+
+async def test_insert_all_identified_by_unique_columns_gives_each_row_its_key(
+    session: AsyncSession,
+) -> None:
+    requests = [stored_request(f"r-{n}", []) for n in range(5)]
+    await repository.insert_all(session, requests, identified_by=("tenant", "request_id"))
+    await session.commit()
+    stored = {r.request_id: r.id for r in (await session.execute(select(SendRequest))).scalars()}
+    assert {r.request_id: r.id for r in requests} == stored
+    assert len(set(stored.values())) == 5
