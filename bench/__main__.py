@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.events import Workload
 from bench.report import render
 from bench.runner import DEFAULT_EVENTS, EMBEDDED, BenchConfig, run_benchmark
 from bench.scenarios import scenario_names
@@ -45,7 +46,14 @@ def _parser() -> argparse.ArgumentParser:
         "--soak",
         type=int,
         metavar="N",
-        help="run the month-end mix for N events and report the RSS series",
+        help="run a soak of N events (--soak-workload) and report the RSS series",
+    )
+    parser.add_argument(
+        "--soak-workload",
+        type=Workload,
+        choices=[Workload.MONTH_END, Workload.PLAIN],
+        default=Workload.MONTH_END,
+        help="what the soak sends: the month-end mix (default) or plain reminders",
     )
     return parser
 
@@ -62,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         database_url=args.database_url,
         scenarios=tuple(args.scenario or default),
         soak=args.soak,
+        soak_workload=args.soak_workload,
     )
     command = ["python -m bench", *(sys.argv[1:] if argv is None else argv)]
     result = run_benchmark(config, command, log=lambda line: print(line, file=sys.stderr))

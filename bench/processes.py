@@ -76,6 +76,8 @@ def child_kind(cmdline: Sequence[str], parent_cmdline: Sequence[str]) -> str:
         return "pdf-worker" if forked else "forkserver"
     if "multiprocessing.spawn" in joined:
         return "pdf-worker"
+    if "mailer.cli" in joined and "worker" in cmdline:
+        return "worker"  # one of the consuming processes `mailer run` starts
     return "child"
 
 

@@ -37,6 +37,7 @@ class BenchConfig:
     database_url: str | None
     scenarios: tuple[str, ...]
     soak: int | None = None
+    soak_workload: Workload = Workload.MONTH_END
     baselines: bool = True
 
 
@@ -68,7 +69,10 @@ def count_rules(config: BenchConfig) -> tuple[str, ...]:
         "(workers log at INFO to announce `worker started`)",
     ]
     if config.soak:
-        rules.append(f"soak: the month-end mix for {config.soak} events (--soak)")
+        what = (
+            "the month-end mix" if config.soak_workload is Workload.MONTH_END else "plain reminders"
+        )
+        rules.append(f"soak: {what} for {config.soak} events (--soak, --soak-workload)")
     return tuple(rules)
 
 
@@ -94,7 +98,7 @@ def scenarios_for(config: BenchConfig) -> list[Scenario]:
         cached_invoices(config.events),
     )
     if config.soak:
-        scenarios.append(Scenario("soak", Workload.MONTH_END, config.soak))
+        scenarios.append(Scenario("soak", config.soak_workload, config.soak))
     return scenarios
 
 

@@ -92,3 +92,14 @@ def test_soak_of_100000_month_end_events(tmp_path: Path) -> None:
     assert code == 0, stdout
     assert "| soak | 100000 | 100000 | 0 | 0 |" in report
     assert "### Soak: RSS in MB as the run progressed" in report
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_soak_of_100000_plain_events(tmp_path: Path) -> None:
+    code, stdout, report = run_bench(
+        "--soak", "100000", "--soak-workload", "plain", tmp_path=tmp_path, timeout=3600
+    )
+    assert code == 0, stdout
+    assert "| soak | 100000 | 100000 | 0 | 0 |" in report
+    assert "soak: plain reminders for 100000 events" in report

@@ -107,6 +107,11 @@ def test_rss_points_take_the_last_sample_before_each_fraction() -> None:
             "resource-tracker",
         ),
         (["python", "-c", "from multiprocessing.spawn import spawn_main"], [], "pdf-worker"),
+        (
+            ["/venv/bin/python", "-m", "mailer.cli", "worker", "--parent-pid", "42"],
+            ["python", "-m", "mailer.cli", "run"],
+            "worker",
+        ),
         (["/sbin/ldconfig", "-p"], ["python"], "child"),
     ],
 )
