@@ -16,7 +16,7 @@ from mailer.attempt_log import Attempt, AttemptLog
 from mailer.coalesce import Coalescer
 from mailer.compose import ComposedMessage, Composer
 from mailer.errors import MailerError
-from mailer.events import DeliveryStatus, SendEvent
+from mailer.events import DeliveryStatus, SendEvent, StatusEvent
 from mailer.intake import InvalidEvent, parse_event
 from mailer.pipeline import LeasedPipeline, StatusPublisher, Submission, utcnow
 from mailer.retry import RetryPolicy
@@ -131,7 +131,8 @@ class Dispatcher(LeasedPipeline):
             return Submission(DeliveryStatus.REJECTED, event.tenant, event.id, refusal.reason)
         slot = hand_off and self._slots.take()
         try:
-            accepted = await self._accept((event, slot or not hand_off))
+            accepted, announced = await self._accept((event, slot or not hand_off))
+            await asyncio.shield(announced)
         except BaseException:
             if slot:
                 self._slots.give_back()
@@ -205,17 +206,24 @@ class Dispatcher(LeasedPipeline):
     async def _attempt(self, leased: _Leased) -> None:
         prepared = await self._prepare(leased)
         results, composed = await self._send(prepared)
-        await self._record(Attempt(prepared.request, tuple(results), prepared.suppressed, composed))
+        attempt = Attempt(prepared.request, tuple(results), prepared.suppressed, composed)
+        await asyncio.shield(await self._record(attempt))
 
-    async def _accept_batch(self, items: Sequence[tuple[SendEvent, bool]]) -> list[Accepted]:
+    async def _accept_batch(
+        self, items: Sequence[tuple[SendEvent, bool]]
+    ) -> list[tuple[Accepted, asyncio.Task[None]]]:
         accepted, statuses = await self._acceptance.store(items)
-        await self._publish(statuses)
-        return accepted
+        announced = self._announce(statuses)
+        return [(outcome, announced) for outcome in accepted]
 
-    async def _record_batch(self, attempts: Sequence[Attempt]) -> list[None]:
+    async def _record_batch(self, attempts: Sequence[Attempt]) -> list[asyncio.Task[None]]:
         statuses = await self._attempts.record(attempts)
-        await self._publish(statuses)
-        return [None] * len(attempts)
+        return [self._announce(statuses)] * len(attempts)
+
+    def _announce(self, statuses: Sequence[StatusEvent]) -> asyncio.Task[None]:
+        """Publish a batch's statuses while the next batch is stored; its callers wait for it
+        before going on, so an email's statuses still go out in order."""
+        return asyncio.create_task(self._publish(statuses))
 
     async def _prepare_batch(self, items: Sequence[_Leased]) -> list[_Prepared]:
         """Load leased requests (unless just accepted) and route those with someone left to
