@@ -24,6 +24,7 @@ from mailer.dkim import DkimSigner
 from mailer.embedded_nats import EmbeddedNats
 from mailer.errors import ConfigurationError
 from mailer.pdf_cache import PdfCache
+from mailer.pdf_files import PdfFiles
 from mailer.pdf_pool import PdfRenderer, slow_rendering_warning
 from mailer.render import EmailRenderer, default_templates_dir
 from mailer.retry import RetryPolicy
@@ -38,6 +39,7 @@ from mailer.transport.outbox import OutboxTransport
 from mailer.transport.smtp import SmtpConfig, SmtpTransport
 
 logger = logging.getLogger(__name__)
+MIB = 1024 * 1024
 
 
 @dataclass
@@ -145,8 +147,8 @@ async def _start_delivery(runtime: Runtime, stack: contextlib.AsyncExitStack) ->
     pdfs = PdfRenderer(
         max_workers=settings.pdf_workers or None,
         timeout=settings.pdf_timeout,
-        address_space_limit=settings.pdf_memory_limit_mb * 1024 * 1024,
-        cache=PdfCache(settings.pdf_cache_mb * 1024 * 1024) if settings.pdf_cache_mb else None,
+        address_space_limit=settings.pdf_memory_limit_mb * MIB,
+        cache=_pdf_cache(settings),
     )
     stack.push_async_callback(pdfs.aclose)
     runtime.pdfs = pdfs
@@ -233,6 +235,17 @@ async def _start_bounce_side(runtime: Runtime, stack: contextlib.AsyncExitStack)
             )
         )
     )
+
+
+def _pdf_cache(settings: Settings) -> PdfCache | None:
+    if not (settings.pdf_cache_mb or settings.pdf_files_mb):
+        return None
+    files = (
+        PdfFiles(settings.data_dir / "pdf-cache", settings.pdf_files_mb * MIB)
+        if settings.pdf_files_mb
+        else None
+    )
+    return PdfCache(settings.pdf_cache_mb * MIB, files)
 
 
 def _now() -> datetime:

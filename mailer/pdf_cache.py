@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 import weasyprint
 
 from mailer.pdf import PDF_TEMPLATES_DIR
+from mailer.pdf_files import PdfFiles
 
 __all__ = [
     "CacheStats",
@@ -23,6 +25,8 @@ __all__ = [
     "document_key",
     "templates_fingerprint",
 ]
+
+logger = logging.getLogger(__name__)
 
 PdfRender = Callable[[], Coroutine[Any, Any, bytes]]
 
@@ -72,12 +76,14 @@ def _digest(*parts: bytes) -> str:
 class CacheStats:
     """What a PdfCache has done since it was made, and what it holds now.
 
-    `hits` were served from the cache, `misses` started a render, `coalesced` waited for a
-    render another caller had started, `evictions` dropped the least recently used entry to
-    stay within `max_bytes`.
+    `hits` were served from memory; `misses` were not, and started a read of the folder the
+    machine's processes share, then a render if the folder had none; `shared_hits` are the
+    misses the folder served; `coalesced` waited for a miss another caller had started;
+    `evictions` dropped the least recently used entry to stay within `max_bytes`.
     """
 
     hits: int
+    shared_hits: int
     misses: int
     coalesced: int
     evictions: int
@@ -87,21 +93,25 @@ class CacheStats:
 
 
 class PdfCache:
-    """An in-memory LRU of rendered PDFs by content key, bounded by their total size in bytes.
+    """An in-memory LRU of rendered PDFs by content key, bounded by their total size in bytes,
+    in front of an optional folder of PDFs that the machine's worker processes share.
 
     Concurrent misses for one key share a single render. A failed render is not kept: every
     caller waiting on it gets its error, and the next caller renders afresh. A PDF larger than
-    the whole bound is returned but not kept.
+    the whole bound is returned but not kept. The folder is a help, not a need: if it cannot
+    be read or written (a full disk), PDFs are rendered and sent all the same.
     """
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, files: PdfFiles | None = None) -> None:
         if max_bytes < 0:
             raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
         self._max_bytes = max_bytes
+        self._files = files
         self._entries: OrderedDict[str, bytes] = OrderedDict()
         self._size = 0
         self._pending: dict[str, asyncio.Task[bytes]] = {}
         self._hits = 0
+        self._shared_hits = 0
         self._misses = 0
         self._coalesced = 0
         self._evictions = 0
@@ -122,7 +132,9 @@ class PdfCache:
         pending = self._pending.get(key)
         if pending is None:
             self._misses += 1
-            pending = asyncio.create_task(render(), name=f"pdf-render-{key[:12]}")
+            pending = asyncio.create_task(
+                self._read_or_render(key, render), name=f"pdf-render-{key[:12]}"
+            )
             self._pending[key] = pending
             pending.add_done_callback(functools.partial(self._settle, key))
         else:
@@ -130,10 +142,29 @@ class PdfCache:
         # Shielded: a caller that gives up must not cancel the render the others wait for.
         return await asyncio.shield(pending)
 
+    async def _read_or_render(self, key: str, render: PdfRender) -> bytes:
+        if self._files is not None:
+            try:
+                kept = await asyncio.to_thread(self._files.read, key)
+            except OSError as exc:
+                logger.warning("cannot read the shared PDF folder: %s", exc)
+                kept = None
+            if kept is not None:
+                self._shared_hits += 1
+                return kept
+        pdf = await render()
+        if self._files is not None:
+            try:
+                await asyncio.to_thread(self._files.write, key, pdf)
+            except OSError as exc:
+                logger.warning("cannot keep a PDF in the shared folder: %s", exc)
+        return pdf
+
     @property
     def stats(self) -> CacheStats:
         return CacheStats(
             hits=self._hits,
+            shared_hits=self._shared_hits,
             misses=self._misses,
             coalesced=self._coalesced,
             evictions=self._evictions,

@@ -159,6 +159,13 @@ class Settings(BaseSettings):
         description="Memory for rendered PDFs kept for reuse, in MiB: reminders and re-sends of "
         "the same document version reuse its PDF instead of rendering it again (0: no cache).",
     )
+    pdf_files_mb: int = Field(
+        default=512,
+        ge=0,
+        description="Disk for rendered PDFs in `pdf-cache/` under the data directory, in MiB: "
+        "the consuming processes of a machine share it, so a document one of them rendered is "
+        "not rendered again by another (0: none).",
+    )
     max_concurrent_sends: int = Field(
         default=64,
         ge=1,

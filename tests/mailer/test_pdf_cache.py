@@ -63,7 +63,14 @@ async def test_a_second_request_is_served_from_the_cache() -> None:
     assert first == second == b"pdf-a"
     assert renders.calls == ["a"]
     assert cache.stats == CacheStats(
-        hits=1, misses=1, coalesced=0, evictions=0, entries=1, size_bytes=5, max_bytes=100
+        hits=1,
+        shared_hits=0,
+        misses=1,
+        coalesced=0,
+        evictions=0,
+        entries=1,
+        size_bytes=5,
+        max_bytes=100,
     )
 
 
@@ -80,7 +87,14 @@ async def test_the_least_recently_used_pdf_goes_when_the_bytes_run_out() -> None
 
     assert renders.calls == ["a", "b", "c", "b"]
     assert cache.stats == CacheStats(
-        hits=3, misses=4, coalesced=0, evictions=2, entries=2, size_bytes=8, max_bytes=10
+        hits=3,
+        shared_hits=0,
+        misses=4,
+        coalesced=0,
+        evictions=2,
+        entries=2,
+        size_bytes=8,
+        max_bytes=10,
     )
 
 
