@@ -39,7 +39,7 @@ REDELIVERY_DELAY_SECONDS = 5.0
 STATUS_RETENTION_SECONDS = 7 * 24 * 3600
 # How long one pull from JetStream may wait for its batch to fill: nats-py returns a pull that
 # found the stream empty only when its batch is full or this time is up. At 200 events/s a
-# 1 s wait tripled the p99 from publish to send; a shorter one costs idle pull requests.
+# 1 s wait about doubled the p99 from publish to send; a shorter one costs idle pull requests.
 FETCH_WAIT_SECONDS = 0.1
 # FastStream's line per message received and processed: debug, since at month-end volumes
 # two lines per email would cost more than the email; outcomes are logged with their ids.
