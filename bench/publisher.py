@@ -14,8 +14,23 @@ from bench.events import Workload, workload_events
 from mailer.broker import BrokerPublisher, create_broker
 
 DEFAULT_CONCURRENCY = 32
+PUBLISH_TRIES = 6
 TRAILER = "#"
 """Marks the last log line: `# <cpu seconds of the publishing> <peak RSS in KiB>`."""
+
+
+async def publish_patiently(publisher: BrokerPublisher, body: bytes) -> None:
+    """Publish, trying again when the broker is too busy to confirm in time.
+
+    A retried event may reach the stream twice; the service takes each event once."""
+    for attempt in range(PUBLISH_TRIES):
+        try:
+            await publisher.publish_send(body)
+            return
+        except TimeoutError:
+            if attempt == PUBLISH_TRIES - 1:
+                raise
+            await asyncio.sleep(0.5 * 2**attempt)
 
 
 async def run(args: argparse.Namespace) -> list[str]:
@@ -27,7 +42,7 @@ async def run(args: argparse.Namespace) -> list[str]:
 
     async def send(publisher: BrokerPublisher, body: bytes) -> None:
         try:
-            await publisher.publish_send(body)
+            await publish_patiently(publisher, body)
         finally:
             slots.release()
 
