@@ -156,38 +156,31 @@ async def save_attempts(
 
     The caller holds the requests' leases, so no one else changed them meanwhile; recipients
     are found by request and address, since new ones never learn their own keys."""
-    table = _table(SendRequest)
-    if requests:
-        await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("_pk"))
-            .values({name: bindparam(f"_{name}") for name in _ATTEMPT_STATE}),
-            [
-                {
-                    "_pk": request.id,
-                    **{f"_{name}": getattr(request, name) for name in _ATTEMPT_STATE},
-                }
-                for request in requests
-            ],
-        )
-    recipients = _table(Recipient)
-    if changed:
-        await session.execute(
-            update(recipients)
-            .where(
-                recipients.c.send_request_id == bindparam("_request"),
-                recipients.c.address == bindparam("_address"),
-            )
-            .values({name: bindparam(f"_{name}") for name in _RECIPIENT_STATE}),
-            [
-                {
-                    "_request": recipient.send_request_id,
-                    "_address": recipient.address,
-                    **{f"_{name}": getattr(recipient, name) for name in _RECIPIENT_STATE},
-                }
-                for recipient in changed
-            ],
-        )
+    await _update_each(session, _table(SendRequest), requests, ("id",), _ATTEMPT_STATE)
+    await _update_each(
+        session, _table(Recipient), changed, ("send_request_id", "address"), _RECIPIENT_STATE
+    )
+
+
+async def _update_each(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[Base],
+    where: Sequence[str],
+    fields: Sequence[str],
+) -> None:
+    """One UPDATE for all `rows`: each one's `fields` where its `where` columns match."""
+    if not rows:
+        return
+    # Bound under other names: SQLAlchemy reserves a column's own name for its SET value.
+    statement = (
+        update(table)
+        .where(*(table.c[name] == bindparam(f"_{name}") for name in where))
+        .values({name: bindparam(f"_{name}") for name in fields})
+    )
+    await session.execute(
+        statement, [{f"_{name}": getattr(row, name) for name in (*where, *fields)} for row in rows]
+    )
 
 
 def _table(model: type[Base]) -> Table:
